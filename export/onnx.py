@@ -1,0 +1,67 @@
+"""Keras reference model -> ONNX (tf2onnx), float32 / float16 / dynamic int8 / static int8."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from imdb_edge.export.graph import INPUT_NAME, inference_function, weights_of
+
+MODES = ("float32", "float16", "dynamic", "int8")
+OPSET = 17
+
+
+def convert_onnx(model, *, quantize: str = "float32",
+                 calibration: np.ndarray | None = None) -> bytes:
+    """Convert the reference model; returns the .onnx bytes (dynamic batch, no external data).
+
+    The recurrence is an ONNX Loop, except for ``int8``: static QDQ calibration cannot see
+    tensors inside a Loop body (they are not graph outputs), so it would quietly leave the
+    whole recurrence in float. ``int8`` therefore converts the unrolled graph, where every
+    step's activations are calibrated and quantized.
+    """
+    import tf2onnx
+
+    if quantize not in MODES:
+        raise ValueError(f"unknown ONNX quantization {quantize!r}; choose from {', '.join(MODES)}")
+    if quantize == "int8" and (calibration is None or len(calibration) == 0):
+        raise ValueError("int8 needs calibration reviews")
+    fn = inference_function(weights_of(model), None, unroll=quantize == "int8")
+    proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=OPSET)
+    if quantize == "float32":
+        return proto.SerializeToString()
+    if quantize == "float16":
+        from onnxconverter_common import float16
+
+        # Inputs stay int32 ids and the output stays float32; weights and math go fp16.
+        return float16.convert_float_to_float16(proto, keep_io_types=True).SerializeToString()
+    with tempfile.TemporaryDirectory(prefix="imdb-edge-onnx-") as tmp:
+        src, dst = os.path.join(tmp, "float.onnx"), os.path.join(tmp, "quant.onnx")
+        with open(src, "wb") as f:
+            f.write(proto.SerializeToString())
+        _quantize(src, dst, quantize, calibration)
+        with open(dst, "rb") as f:
+            return f.read()
+
+
+def _quantize(src: str, dst: str, quantize: str, calibration) -> None:
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_dynamic, quantize_static)
+
+    if quantize == "dynamic":
+        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        return
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            rows = np.asarray(calibration, dtype=np.int32)
+            self._batches = iter(np.array_split(rows, max(1, len(rows) // 32)))
+
+        def get_next(self):
+            batch = next(self._batches, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    per_channel=True)

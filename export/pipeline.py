@@ -1,0 +1,353 @@
+"""`imdb-edge export`: convert, check compatibility, validate against Keras, then publish.
+
+Each artifact is built in a staging folder inside the output folder and only moved into
+place (artifact first, sidecar last) after it has passed every check, so a failure or an
+interrupt never leaves a half-written or unvalidated artifact where a finished one would be.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from imdb_edge import __version__
+from imdb_edge.atomic import atomic_write, atomic_write_text
+from imdb_edge.export import compat
+from imdb_edge.metrics import compare, edge_cases
+from imdb_edge.runtime import text
+from imdb_edge.runtime.sidecar import (SCHEMA_VERSION, Preprocessing, Sidecar, TensorSpec,
+                                       sha256_bytes, sidecar_path)
+from imdb_edge.tolerances import judge
+
+LABELS = ["negative", "positive"]
+VOCAB_FILE = "vocab.txt"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "reference" / "model.keras"
+
+
+def _formats():
+    from imdb_edge.export.numpy_format import MODES as NUMPY_MODES, convert_numpy
+    from imdb_edge.export.onnx import MODES as ONNX_MODES, convert_onnx
+    from imdb_edge.export.tflite import MODES as TFLITE_MODES, convert_tflite
+
+    return {"tflite": (convert_tflite, TFLITE_MODES, ".tflite"),
+            "onnx": (convert_onnx, ONNX_MODES, ".onnx"),
+            "numpy": (convert_numpy, NUMPY_MODES, ".npz")}
+
+
+FORMAT_NAMES = ("tflite", "onnx", "numpy")
+ALL_MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")
+DEFAULT_TARGETS = {"tflite": ("litert", "tflite-runtime-2.14"), "onnx": ("onnxruntime",),
+                   "numpy": ()}
+
+
+@dataclasses.dataclass
+class ExportOptions:
+    model: str = str(DEFAULT_MODEL)   # trained Keras model (.keras)
+    out: str = "artifacts"            # output folder
+    formats: tuple = ("tflite", "onnx", "numpy")
+    modes: Optional[tuple] = None     # None: every mode each format supports
+    batches: tuple = (1, 64)          # TFLite batch sizes (ONNX and numpy take any batch)
+    data: Optional[str] = None        # dataset for calibration and validation
+    calibration: int = 500            # training reviews used to calibrate int8 / int16x8
+    validate: int = 2000              # test reviews compared with Keras; 0 = --no-validate
+    targets: Optional[tuple] = None   # runtimes every artifact must load on
+    on_mismatch: str = "error"        # "error" or "warn" when a target cannot load it
+    int8_io: bool = False             # int8 output tensor for TFLite int8
+
+
+@dataclasses.dataclass
+class Outcome:
+    artifact: str
+    format: str
+    quantization: str
+    batch: Optional[int]
+    status: str                        # "PASS", "FAIL", "UNVALIDATED", "ERROR"
+    size_bytes: int = 0
+    ops: str = ""
+    runtimes: dict = dataclasses.field(default_factory=dict)
+    parity: Optional[dict] = None
+    problems: list = dataclasses.field(default_factory=list)
+
+
+def plan(options: ExportOptions) -> list:
+    """(format, mode, batch) triples to build, refusing unknown names up front."""
+    formats = _formats()
+    jobs = []
+    for fmt in options.formats:
+        if fmt not in formats:
+            raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMAT_NAMES)}, all")
+        modes = formats[fmt][1]
+        wanted = options.modes or modes
+        for mode in wanted:
+            if mode not in ALL_MODES:
+                raise ValueError(f"unknown quantization {mode!r}; choose from {', '.join(ALL_MODES)}")
+            if mode not in modes:
+                continue  # e.g. int16x8 is TFLite-only; --quantize applies where it exists
+            for batch in (options.batches if fmt == "tflite" else (None,)):
+                jobs.append((fmt, mode, batch))
+    if not jobs:
+        raise ValueError(f"no format among {', '.join(options.formats)} supports "
+                         f"{', '.join(options.modes or ())}")
+    return jobs
+
+
+def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
+    """Build, check and publish every planned artifact. Returns one Outcome per artifact."""
+    jobs = plan(options)
+    if options.on_mismatch not in ("error", "warn"):
+        raise ValueError("--on-mismatch must be error or warn")
+    model, model_sha = load_keras_model(options.model)
+    out = Path(options.out)
+    _prepare_out(out)
+    needs_data = options.validate > 0 or any(mode in CALIBRATED for _, mode, _ in jobs)
+    reviews = labels = calibration = None
+    if needs_data:
+        from imdb_edge.train import data as data_lib
+
+        dataset = data_lib.load(options.data)
+        calibration = dataset.x_train[:options.calibration]  # training rows only, never test
+        reviews, labels = dataset.x_test[:options.validate], dataset.y_test[:options.validate]
+    rows = reference = None
+    if options.validate > 0:
+        edges, _ = edge_cases()
+        rows = np.concatenate([reviews, edges]).astype(np.int32)
+        log(f"keras reference: {len(reviews)} test reviews + {len(edges)} edge cases")
+        reference = model.predict(rows, batch_size=1000, verbose=0)[:, 0]
+
+    vocab_sha = _write_vocabulary(out, options.data)
+    outcomes = []
+    formats = _formats()
+    for fmt, mode, batch in jobs:
+        convert, _, ext = formats[fmt]
+        name = f"imdb-{mode}" + (f"-b{batch}" if batch else "") + ext
+        log(f"[{len(outcomes) + 1}/{len(jobs)}] {name}: converting")
+        started = time.time()
+        outcome = Outcome(name, fmt, mode, batch, "ERROR")
+        outcomes.append(outcome)
+        try:
+            kwargs = dict(quantize=mode)
+            if fmt == "tflite":
+                kwargs.update(batch=batch, int8_io=options.int8_io and mode == "int8")
+            if mode in CALIBRATED:
+                kwargs["calibration"] = calibration
+            blob = convert(model, **kwargs)
+        except Exception as exc:  # a converter failure is reported per artifact, not fatal
+            outcome.problems.append(f"conversion failed: {_one_line(exc)}")
+            log(f"  FAILED to convert: {outcome.problems[-1]}")
+            continue
+        _publish(out, outcome, blob, vocab_sha, model_sha, options, rows, reference, labels, log)
+        log(f"  {outcome.status} in {time.time() - started:.1f}s"
+            + (f": {'; '.join(outcome.problems)}" if outcome.problems else ""))
+    write_manifest(out)
+    return outcomes
+
+
+def load_keras_model(path: str):
+    """Load a trained model safely: .keras only, safe_mode on (no Lambda code runs)."""
+    import keras
+
+    p = Path(path)
+    if p.suffix != ".keras":
+        raise ValueError(f"{p}: only .keras models are loaded (not .h5, SavedModel or pickles): "
+                         "save with model.save('model.keras')")
+    if not p.is_file():
+        raise FileNotFoundError(f"model {p} not found; train one with `imdb-edge train` or pass --model")
+    try:
+        model = keras.models.load_model(p, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise ValueError(f"{p} is not a loadable reference model ({_one_line(exc)})") from None
+    return model, sha256_bytes(p.read_bytes())
+
+
+def _prepare_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-")
+        probe.close()
+    except OSError as exc:
+        raise PermissionError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+
+
+def _write_vocabulary(out: Path, data: Optional[str]) -> str:
+    """vocab.txt: line r is the word of frequency rank r (the Keras IMDB word index)."""
+    from imdb_edge.train import data as data_lib
+
+    index_path = _word_index_path(data)
+    index = data_lib.load_word_index(index_path)
+    words = [w for w, _ in sorted(index.items(), key=lambda kv: kv[1])]
+    if any("\n" in w for w in words) or [r for _, r in sorted(index.items(), key=lambda kv: kv[1])] \
+            != list(range(1, len(words) + 1)):
+        raise ValueError(f"{index_path}: ranks must be 1..N without gaps and words without newlines")
+    blob = ("\n".join(words) + "\n").encode("utf-8")
+    with atomic_write(out / VOCAB_FILE) as f:
+        f.write(blob)
+    return sha256_bytes(blob)
+
+
+def _word_index_path(data: Optional[str]) -> Path:
+    from imdb_edge.train import data as data_lib
+
+    source = data_lib.resolve_source(data)
+    if source is not None:
+        for folder in (Path(source), Path(source).parent):
+            if (folder / data_lib.WORD_INDEX_NAME).is_file():
+                return folder / data_lib.WORD_INDEX_NAME
+    try:  # online users: the same file keras.datasets.imdb.get_word_index() downloads
+        import keras
+
+        return Path(keras.utils.get_file(
+            "imdb_word_index.json",
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb_word_index.json"))
+    except Exception as exc:
+        raise FileNotFoundError("no imdb_word_index.json found beside --data, and it could not be "
+                                f"downloaded ({_one_line(exc)}); pass --data") from None
+
+
+def _publish(out: Path, outcome: Outcome, blob: bytes, vocab_sha: str, model_sha: str,
+             options: ExportOptions, rows, reference, labels, log) -> None:
+    fmt = outcome.format
+    outcome.size_bytes = len(blob)
+    ops, runtimes = _compatibility(fmt, blob, options)
+    outcome.runtimes = runtimes
+    outcome.ops = _ops_summary(ops)
+    targets = options.targets or DEFAULT_TARGETS[fmt]
+    targets = [t for t in targets if t in runtimes]
+    try:
+        for warning in compat.enforce(runtimes, targets, on_mismatch=options.on_mismatch):
+            outcome.problems.append(f"warning: {warning}")
+    except compat.IncompatibleArtifact as exc:
+        outcome.status = "FAIL"
+        outcome.problems.append(str(exc))
+        return
+    sidecar = _sidecar(outcome, blob, ops, runtimes, vocab_sha, model_sha)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        (staging / outcome.artifact).write_bytes(blob)
+        shutil.copyfile(out / VOCAB_FILE, staging / VOCAB_FILE)
+        sidecar_path(staging / outcome.artifact).write_text(sidecar.to_json())
+        if rows is not None:
+            from imdb_edge.runtime import load
+
+            probs = load(staging / outcome.artifact).predict_ids(rows)
+            metrics = compare(reference, probs, labels)
+            outcome.parity = dict(metrics, reviews=len(labels), edge_cases=len(rows) - len(labels))
+            broken = judge(outcome.quantization, metrics)
+            outcome.problems.extend(broken)
+            outcome.status = "FAIL" if broken else "PASS"
+        else:
+            outcome.status = "UNVALIDATED"
+        if outcome.status == "FAIL":
+            return  # nothing published: the staging folder is removed below
+        sidecar = dataclasses.replace(sidecar, parity=outcome.parity)
+        os.replace(staging / outcome.artifact, out / outcome.artifact)
+        atomic_write_text(sidecar_path(out / outcome.artifact), sidecar.to_json())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _compatibility(fmt: str, blob: bytes, options: ExportOptions):
+    if fmt == "tflite":
+        ops = compat.tflite_ops(blob)
+        runtimes = compat.check_tflite(blob)
+    elif fmt == "onnx":
+        info = compat.onnx_info(blob)
+        ops = info["ops"]
+        runtimes = compat.check_onnx(blob)
+    else:
+        ops, runtimes = [], {"numpy": "ok"}
+    return ops, runtimes
+
+
+def _ops_summary(ops: list) -> str:
+    top = sorted(ops, key=lambda o: -o.get("count", 0))[:4]
+    return f"{len(ops)} kinds: " + ", ".join(f"{o['name']}x{o.get('count', 0)}" for o in top)
+
+
+def _sidecar(outcome: Outcome, blob: bytes, ops, runtimes, vocab_sha, model_sha) -> Sidecar:
+    inp, outp = _io_specs(outcome.format, blob)
+    return Sidecar(
+        schema_version=SCHEMA_VERSION, format=outcome.format, artifact=outcome.artifact,
+        sha256=sha256_bytes(blob), size_bytes=len(blob), quantization=outcome.quantization,
+        batch=outcome.batch, input=inp, output=outp,
+        preprocessing=Preprocessing(
+            max_len=text.MAX_LEN, vocab_size=text.VOCAB_SIZE, pad_id=text.PAD_ID,
+            start_id=text.START_ID, oov_id=text.OOV_ID, index_from=text.INDEX_FROM,
+            tokenizer_rule=text.TOKENIZER_RULE, tokenizer_version=text.TOKENIZER_VERSION,
+            vocabulary_file=VOCAB_FILE, vocabulary_sha256=vocab_sha),
+        labels=LABELS, threshold=0.5, ops=ops, runtimes=runtimes, tools=_tools(),
+        source_model=dict(sha256=model_sha), parity=None)
+
+
+def _io_specs(fmt: str, blob: bytes):
+    from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME
+
+    if fmt == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=blob)
+        specs = []
+        for d in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
+            scale, zero = d["quantization"]
+            quantized = np.dtype(d["dtype"]).kind in "iu" and scale != 0.0
+            specs.append(TensorSpec(d["name"], [int(v) for v in d["shape"]],
+                                    np.dtype(d["dtype"]).name,
+                                    float(scale) if quantized else None,
+                                    int(zero) if quantized else None))
+        return specs
+    if fmt == "onnx":
+        return (TensorSpec(INPUT_NAME, [None, text.MAX_LEN], "int32"),
+                TensorSpec(OUTPUT_NAME, [None, 1], "float32"))
+    return (TensorSpec(INPUT_NAME, [None, text.MAX_LEN], "int32"),
+            TensorSpec(OUTPUT_NAME, [None], "float32"))
+
+
+def _tools() -> dict:
+    from importlib import metadata
+
+    tools = {"imdb-edge": __version__, "python": sys.version.split()[0]}
+    for package in ("tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime",
+                    "ai-edge-litert", "numpy"):
+        try:
+            tools[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return tools
+
+
+def write_manifest(out: Path) -> None:
+    """manifest.json lists every published artifact in ``out`` (read from the sidecars)."""
+    entries = []
+    for side in sorted(out.glob("*.json")):
+        if side.name == "manifest.json":
+            continue
+        try:
+            d = json.loads(side.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(d, dict) or "artifact" not in d:
+            continue
+        parity = d.get("parity") or {}
+        entries.append(dict(artifact=d["artifact"], sidecar=side.name, format=d["format"],
+                            quantization=d["quantization"], batch=d["batch"],
+                            size_bytes=d["size_bytes"], sha256=d["sha256"],
+                            runtimes=d.get("runtimes", {}),
+                            max_abs=parity.get("max_abs"), agreement=parity.get("agreement"),
+                            accuracy_delta_points=parity.get("accuracy_delta_points")))
+    atomic_write_text(out / "manifest.json", json.dumps(dict(
+        schema_version=SCHEMA_VERSION, created=datetime.datetime.now(datetime.timezone.utc)
+        .isoformat(timespec="seconds"), vocabulary=VOCAB_FILE, artifacts=entries), indent=2) + "\n")
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return msg if len(msg) <= limit else msg[:limit] + "..."

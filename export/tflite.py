@@ -1,0 +1,65 @@
+"""Keras reference model -> TFLite flatbuffer, builtin ops only, in five quantization modes."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from imdb_edge.export.graph import INPUT_NAME, inference_function, weights_of
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+
+def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
+                   calibration: np.ndarray | None = None, int8_io: bool = False) -> bytes:
+    """Convert the reference model; returns the .tflite bytes.
+
+    ``batch`` None makes the batch dimension resizable at run time. ``calibration`` (padded
+    training ids, (N, 200)) is required for ``int8`` and ``int16x8``. ``int8_io`` gives the
+    int8 model an int8 output (the input stays int32 token ids in every mode: ids up to
+    19999 do not fit in 8 bits).
+    """
+    import tensorflow as tf
+
+    if quantize not in MODES:
+        raise ValueError(f"unknown TFLite quantization {quantize!r}; choose from {', '.join(MODES)}")
+    if quantize in ("int8", "int16x8") and (calibration is None or len(calibration) == 0):
+        raise ValueError(f"{quantize} needs calibration reviews")
+    if int8_io and quantize != "int8":
+        raise ValueError("int8 input/output applies to --quantize int8 only")
+
+    fn = inference_function(weights_of(model), batch, unroll=quantize == "int16x8")
+    with tempfile.TemporaryDirectory(prefix="imdb-edge-savedmodel-") as tmp:
+        # Via a SavedModel: the calibrator needs a signature, which bare concrete functions lack.
+        module = tf.Module()
+        module.infer = fn
+        module.weights = list(fn.weights)  # tracked, so the SavedModel holds them
+        tf.saved_model.save(module, tmp, signatures={"serving_default": fn.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex
+        if quantize != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if int8_io:
+                converter.inference_output_type = tf.int8
+        elif quantize == "int16x8":
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if quantize in ("int8", "int16x8"):
+            converter.representative_dataset = _representative(calibration, batch)
+        return bytes(converter.convert())
+
+
+def _representative(calibration: np.ndarray, batch: int | None):
+    rows = np.asarray(calibration, dtype=np.int32)
+    step = batch or 1
+
+    def generate():
+        for start in range(0, len(rows) - step + 1, step):
+            yield {INPUT_NAME: rows[start:start + step]}
+
+    return generate

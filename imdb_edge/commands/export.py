@@ -1,0 +1,83 @@
+"""`imdb-edge export`: flags map one to one onto imdb_edge.export.pipeline.ExportOptions."""
+from __future__ import annotations
+
+import sys
+
+from imdb_edge.errors import UsageError, quiet_tensorflow
+
+FORMATS = ("tflite", "onnx", "numpy")
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "export", help="export quantized TFLite / ONNX / numpy artifacts, validated against Keras",
+        description="Convert the trained Keras model to edge artifacts, each with a JSON sidecar; "
+        "check that each loads on its target runtimes and matches Keras within the tolerance "
+        "table; publish only artifacts that pass. Exit 0 all passed, 1 a check failed, 2 bad usage.")
+    p.add_argument("--format", action="append", choices=FORMATS + ("all",),
+                   help="artifact format; repeat for several (default: all = tflite, onnx, numpy)")
+    p.add_argument("--quantize", nargs="+", choices=MODES, metavar="MODE",
+                   help=f"modes to build: {', '.join(MODES)} (default: every mode the format "
+                   "supports; int16x8 is TFLite-only, numpy is float32-only)")
+    p.add_argument("--model", help="trained .keras model (default: the committed models/reference/model.keras)")
+    p.add_argument("--out", default="artifacts", help="output folder (default: %(default)s)")
+    p.add_argument("--data", help="dataset for calibration and validation, as for `train` "
+                   "(default: $IMDB_EDGE_DATA, else the Keras download)")
+    p.add_argument("--batch", nargs="+", type=int, default=[1, 64], metavar="N",
+                   help="TFLite batch sizes to build, one artifact each (default: 1 64); "
+                   "ONNX and numpy artifacts take any batch")
+    p.add_argument("--calibration", type=int, default=500, metavar="N",
+                   help="training reviews used to calibrate int8/int16x8 (default: %(default)s)")
+    p.add_argument("--validate", type=int, default=2000, metavar="N",
+                   help="test reviews compared with Keras, plus edge cases (default: %(default)s)")
+    p.add_argument("--no-validate", action="store_true", help="skip the comparison with Keras")
+    p.add_argument("--target", action="append",
+                   choices=("litert", "tflite-runtime-2.14", "onnxruntime"),
+                   help="runtime each artifact must load on; repeat for several "
+                   "(default: litert and tflite-runtime-2.14 for TFLite, onnxruntime for ONNX)")
+    p.add_argument("--on-mismatch", choices=("error", "warn"), default="error",
+                   help="when an artifact would not load on a target: refuse it or warn (default: %(default)s)")
+    p.add_argument("--int8-io", action="store_true",
+                   help="give TFLite int8 artifacts an int8 output tensor (input ids stay int32)")
+    return p
+
+
+def run(args) -> int:
+    quiet_tensorflow()
+    from imdb_edge.export.pipeline import ExportOptions, export
+
+    formats = FORMATS if not args.format or "all" in args.format else tuple(dict.fromkeys(args.format))
+    if any(b < 1 for b in args.batch):
+        raise UsageError("--batch sizes must be at least 1")
+    if args.calibration < 1 or args.validate < 1:
+        raise UsageError("--calibration and --validate must be at least 1 (use --no-validate to skip)")
+    options = ExportOptions(out=args.out, formats=formats,
+                            modes=tuple(args.quantize) if args.quantize else None,
+                            batches=tuple(dict.fromkeys(args.batch)), data=args.data,
+                            calibration=args.calibration,
+                            validate=0 if args.no_validate else args.validate,
+                            targets=tuple(args.target) if args.target else None,
+                            on_mismatch=args.on_mismatch, int8_io=args.int8_io)
+    if args.model:
+        options.model = args.model
+    outcomes = export(options, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(format_table(outcomes))
+    return 0 if all(o.status in ("PASS", "UNVALIDATED") for o in outcomes) else 1
+
+
+def format_table(outcomes) -> str:
+    """A Markdown table: artifact, size, ops, error, agreement, accuracy delta, runtimes."""
+    lines = ["| artifact | status | size | ops | max abs err | agreement | acc delta (pts) | loads on |",
+             "|---|---|---:|---|---:|---:|---:|---|"]
+    for o in outcomes:
+        p = o.parity or {}
+        ok = [t for t, v in o.runtimes.items() if v == "ok"]
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            o.artifact, o.status, f"{o.size_bytes / 1024:.0f} KB" if o.size_bytes else "-",
+            o.ops or "-", f"{p['max_abs']:.2e}" if p else "-",
+            f"{100 * p['agreement']:.2f}%" if p else "-",
+            f"{p['accuracy_delta_points']:+.2f}" if p.get("accuracy_delta_points") is not None else "-",
+            ", ".join(ok) or "-"))
+    problems = [f"- {o.artifact}: {'; '.join(o.problems)}" for o in outcomes if o.problems]
+    return "\n".join(lines + ([""] + problems if problems else []))

@@ -1,0 +1,51 @@
+"""The one tolerance table, per artifact kind, shared by export validation and `parity`.
+
+Float kinds are judged on absolute error; quantized kinds on label agreement and on task
+accuracy versus Keras (in percentage points), since their probabilities legitimately move.
+TensorFlow-free: devices apply the same table in `imdb-edge parity --golden`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    max_abs: Optional[float] = None         # max |p_artifact - p_keras| over all rows
+    min_agreement: Optional[float] = None   # share of reviews with the same label as Keras
+    max_accuracy_delta: Optional[float] = None  # |acc_artifact - acc_keras|, percentage points
+
+
+TOLERANCES = {
+    "float32": Tolerance(max_abs=1e-5, min_agreement=1.0),
+    "numpy": Tolerance(max_abs=1e-5, min_agreement=1.0),
+    "float16": Tolerance(max_abs=1e-3, max_accuracy_delta=0.05),
+    "dynamic": Tolerance(min_agreement=0.995, max_accuracy_delta=0.2),
+    "int8": Tolerance(min_agreement=0.985, max_accuracy_delta=0.5),
+    "int16x8": Tolerance(min_agreement=0.985, max_accuracy_delta=0.5),
+}
+
+
+def tolerance_for(quantization: str) -> Tolerance:
+    try:
+        return TOLERANCES[quantization]
+    except KeyError:
+        raise ValueError(f"no tolerance for artifact kind {quantization!r}; "
+                         f"known: {', '.join(TOLERANCES)}") from None
+
+
+def judge(quantization: str, metrics: dict) -> list:
+    """Return the broken tolerances as readable strings (empty list = PASS)."""
+    tol = tolerance_for(quantization)
+    broken = []
+    if tol.max_abs is not None and metrics["max_abs"] > tol.max_abs:
+        broken.append(f"max abs error {metrics['max_abs']:.3g} > {tol.max_abs:g}")
+    if tol.min_agreement is not None and metrics["agreement"] < tol.min_agreement:
+        broken.append(f"label agreement {100 * metrics['agreement']:.2f}% < "
+                      f"{100 * tol.min_agreement:.2f}%")
+    delta = metrics.get("accuracy_delta_points")
+    if tol.max_accuracy_delta is not None and delta is not None and \
+            abs(delta) > tol.max_accuracy_delta + 1e-9:
+        broken.append(f"accuracy delta {delta:+.3f} points exceeds ±{tol.max_accuracy_delta:g}")
+    return broken

@@ -1,0 +1,92 @@
+"""What every backend shares: finding the tensors the sidecar names, and turning the
+model's output into float32 probabilities (dequantizing int8/int16 outputs)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..sidecar import ArtifactError, Sidecar, TensorSpec
+
+
+class Backend:
+    name = "?"
+    batch: Optional[int] = None
+    chunk = 64
+
+    @classmethod
+    def library(cls):
+        """Import and return the inference library; raises ImportError if it is broken."""
+        raise NotImplementedError
+
+    @classmethod
+    def checked(cls) -> type:
+        cls.library()
+        return cls
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def pick(names: Sequence[str], wanted: str, what: str, artifact: str) -> int:
+    """Index of the tensor the sidecar names. With a single tensor a differing name is
+    accepted: converters rename tensors ("ids" vs "serving_default_ids:0") and one input is
+    unambiguous."""
+    if wanted in names:
+        return list(names).index(wanted)
+    if len(names) == 1:
+        return 0
+    raise ArtifactError(f"{artifact}: the sidecar names {what} {wanted!r} but the model has "
+                        f"{', '.join(map(repr, names))}")
+
+
+def batch_of(shape: Sequence, max_len: int, artifact: str, sidecar: Sidecar) -> Optional[int]:
+    """The fixed batch size from a model input shape (None if dynamic), checked against the
+    sidecar so a wrong sidecar is caught at load, not as a shape error mid-run."""
+    if len(shape) != 2 or shape[1] != max_len:
+        raise ArtifactError(f"{artifact}: model input shape {list(shape)} is not "
+                            f"(batch, {max_len})")
+    batch = shape[0] if isinstance(shape[0], (int, np.integer)) and shape[0] > 0 else None
+    batch = None if batch is None else int(batch)
+    if batch != sidecar.batch:
+        raise ArtifactError(f"{artifact}: the model takes batch {batch or 'any'} but the "
+                            f"sidecar says {sidecar.batch or 'any'}; re-export the artifact")
+    return batch
+
+
+def output_quantization(spec: TensorSpec, dtype, model_quant: Optional[tuple],
+                        artifact: str) -> Optional[tuple]:
+    """(scale, zero_point) to dequantize an integer output, None for a float output.
+
+    The sidecar's figures are used; if the interpreter reports its own they must agree."""
+    if not np.issubdtype(np.dtype(dtype), np.integer):
+        return None
+    quant = (spec.scale, spec.zero_point) if spec.scale is not None else model_quant
+    if quant is None or not quant[0]:
+        raise ArtifactError(f"{artifact}: the output is {np.dtype(dtype).name} but neither the "
+                            "sidecar nor the model gives its scale and zero point")
+    if model_quant and model_quant[0] and not (
+            np.isclose(quant[0], model_quant[0], rtol=1e-6) and quant[1] == model_quant[1]):
+        raise ArtifactError(f"{artifact}: the sidecar's output scale/zero point {quant} differ "
+                            f"from the model's {tuple(model_quant)}")
+    return float(quant[0]), int(quant[1] or 0)
+
+
+def probabilities(out, rows: int, quant: Optional[tuple]) -> np.ndarray:
+    """Model output (rows, 1) -> float32 (rows,)."""
+    out = np.asarray(out)
+    if out.size != rows or out.shape[:1] != (rows,):
+        raise ArtifactError(f"the model returned shape {out.shape}, expected ({rows}, 1)")
+    out = out.reshape(rows)
+    if quant is not None:
+        scale, zero_point = quant
+        return ((out.astype(np.float32) - np.float32(zero_point)) * np.float32(scale))
+    return out.astype(np.float32, copy=False)
+
+
+def threads_or_none(threads) -> Optional[int]:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
+    return int(threads)

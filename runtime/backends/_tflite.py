@@ -1,0 +1,52 @@
+"""The TFLite interpreter wrapper shared by litert, tflite_runtime and tensorflow_lite: the
+three packages expose the same Interpreter API and differ only in where it is imported from."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..sidecar import ArtifactError, Sidecar
+from ._common import Backend, batch_of, output_quantization, pick, probabilities
+
+
+class TFLiteBackend(Backend):
+    def __init__(self, model_bytes: bytes, sidecar: Sidecar, threads=None):
+        interpreter_class = self.library()
+        artifact = sidecar.artifact
+        max_len = sidecar.preprocessing.max_len
+        try:
+            # model_content: the verified bytes; the file is never opened again.
+            self._interpreter = interpreter_class(model_content=model_bytes, num_threads=threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"{self.name} cannot load {artifact}: {exc}") from None
+
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        self._input = inputs[pick([d["name"] for d in inputs], sidecar.input.name, "input",
+                                  artifact)]
+        output = outputs[pick([d["name"] for d in outputs], sidecar.output.name, "output",
+                              artifact)]
+        self._output_index = output["index"]
+
+        signature = self._input.get("shape_signature", self._input["shape"])
+        self.batch = batch_of([int(n) for n in signature], max_len, artifact, sidecar)
+        self._dtype = np.dtype(self._input["dtype"])
+        if self._dtype.kind not in "iuf":
+            raise ArtifactError(f"{artifact}: model input dtype {self._dtype} cannot hold ids")
+        self._rows = int(self._input["shape"][0])
+        scale, zero_point = output.get("quantization", (0.0, 0))
+        self._quant = output_quantization(sidecar.output, output["dtype"],
+                                          (scale, zero_point) if scale else None, artifact)
+        self._max_len = max_len
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        rows = ids.shape[0]
+        interpreter = self._interpreter
+        index = self._input["index"]
+        if rows != self._rows:  # only reached for dynamic-batch models; Model pads fixed ones
+            interpreter.resize_tensor_input(index, [rows, self._max_len], strict=True)
+            interpreter.allocate_tensors()
+            self._rows = rows
+        interpreter.set_tensor(index, np.ascontiguousarray(ids, dtype=self._dtype))
+        interpreter.invoke()
+        return probabilities(interpreter.get_tensor(self._output_index), rows, self._quant)

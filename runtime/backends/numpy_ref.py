@@ -1,0 +1,102 @@
+"""The network written out in numpy: no inference library at all, and the reference the
+other backends are compared with.
+
+Keras LSTM semantics: gates in order i, f, c, o; recurrent activation sigmoid; activation
+SOFTMAX over the units (so the final state sums to ~1 and is read as attention weights over
+the time steps; units == max_len). Everything is float32, like Keras, so results match it
+to ~1e-6. ``threads`` is ignored: numpy's BLAS reads its thread count from the environment
+(OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) at start-up.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+
+from ..sidecar import ArtifactError, Sidecar
+from ._common import Backend
+
+NAMES = ("embedding", "kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    batch = None
+    chunk = 64  # keeps the (chunk, max_len, embed) gather small on a Pi
+
+    @classmethod
+    def library(cls):
+        return np
+
+    def __init__(self, model_bytes: bytes, sidecar: Sidecar, threads=None):
+        self._w = load_weights(model_bytes, sidecar)
+
+    def run(self, ids: np.ndarray) -> np.ndarray:
+        return forward(ids, **self._w)
+
+
+def load_weights(model_bytes: bytes, sidecar: Sidecar) -> dict:
+    """The six arrays from the verified .npz bytes, checked by name, dtype and shape."""
+    artifact = sidecar.artifact
+    try:
+        # allow_pickle=False: an .npz can hold pickled objects, which run code when loaded.
+        npz = np.load(io.BytesIO(model_bytes), allow_pickle=False)
+        if isinstance(npz, np.ndarray):  # a bare .npy gives one array, not named ones
+            raise ArtifactError(f"{artifact}: expected an .npz archive of named arrays")
+        with npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ArtifactError):
+            raise
+        raise ArtifactError(f"{artifact} is not a readable .npz ({exc})") from None
+
+    missing = [n for n in NAMES if n not in arrays]
+    extra = sorted(set(arrays) - set(NAMES))
+    if missing or extra:
+        raise ArtifactError(f"{artifact}: expected arrays {', '.join(NAMES)}; "
+                            f"missing {missing or 'none'}, unexpected {extra or 'none'}")
+    for name, arr in arrays.items():
+        if arr.dtype.kind != "f":
+            raise ArtifactError(f"{artifact}: {name} is {arr.dtype}, expected float32")
+        arrays[name] = arr.astype(np.float32, copy=False)
+
+    vocab, embed = arrays["embedding"].shape if arrays["embedding"].ndim == 2 else (None, None)
+    units = sidecar.preprocessing.max_len  # one attention weight per time step
+    expected = {"embedding": (sidecar.preprocessing.vocab_size, embed),
+                "kernel": (embed, 4 * units), "recurrent_kernel": (units, 4 * units),
+                "bias": (4 * units,), "dense_kernel": (embed, 1), "dense_bias": (1,)}
+    for name, shape in expected.items():
+        if vocab is None or arrays[name].shape != shape:
+            raise ArtifactError(f"{artifact}: {name} has shape {arrays[name].shape}, "
+                                f"expected {shape}")
+    return arrays
+
+
+def forward(ids, embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias):
+    """ids int (B, T) -> probabilities float32 (B,)."""
+    e = embedding[ids]                                   # (B, T, E)
+    batch, steps, _ = e.shape
+    units = recurrent_kernel.shape[0]
+    h = np.zeros((batch, units), np.float32)
+    c = np.zeros((batch, units), np.float32)
+    for t in range(steps):
+        # The input projection is done per step, not for all steps at once: (B, T, 4U)
+        # float32 would be 164 MB for a chunk of 256 on a device with 1 GB.
+        z = e[:, t] @ kernel + h @ recurrent_kernel + bias
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * softmax(g)
+        h = sigmoid(o) * softmax(c)
+    pooled = np.einsum("bte,bt->be", e, h)              # final state as attention over steps
+    return sigmoid(pooled @ dense_kernel + dense_bias)[:, 0]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    # exp of -|x| only, so no overflow for large |x| in either direction.
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(np.float32, copy=False)
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)

@@ -1,0 +1,160 @@
+"""``load(artifact)`` -> ``Model``: checked sidecar, hash-verified bytes, one backend."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from . import text
+from .backends import resolve
+from .backends._common import threads_or_none
+from .inputs import check_ids, check_texts
+from .sidecar import ArtifactError, Sidecar, load_sidecar, load_vocabulary, read_verified
+
+EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "numpy": ".npz"}
+
+
+class Model:
+    """A loaded artifact, ready to score.
+
+    Thread safety: every backend call (one chunk) runs under one lock per Model, because
+    TFLite interpreters keep their input and output in shared buffers and must not be used
+    from two threads at once. Threads can share a Model safely; they take turns per chunk.
+    For parallel throughput load one Model per thread instead.
+    """
+
+    def __init__(self, sidecar: Sidecar, backend, vocabulary: dict):
+        self.sidecar = sidecar
+        self.backend_name = backend.name
+        self._backend = backend
+        self._vocabulary = vocabulary
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (f"<Model {self.sidecar.artifact} format={self.sidecar.format} "
+                f"backend={self.backend_name} batch={self.sidecar.batch or 'any'}>")
+
+    @property
+    def max_len(self) -> int:
+        return self.sidecar.preprocessing.max_len
+
+    @property
+    def vocab_size(self) -> int:
+        return self.sidecar.preprocessing.vocab_size
+
+    def predict_ids(self, ids) -> np.ndarray:
+        """Probabilities float32 (N,) for ids (N, max_len): a numpy integer array or a list
+        of rows. Raises ValueError naming the first bad row/column before running anything."""
+        return self._run(check_ids(ids, self.max_len, self.vocab_size))
+
+    def predict_text(self, texts) -> np.ndarray:
+        """Probabilities float32 (N,) for a list of reviews (str; "" is allowed)."""
+        return self._run(self.encode(texts)[0])
+
+    def encode(self, texts):
+        """(ids int32 (N, max_len), word counts (N,), unknown-word counts (N,)), exactly as
+        training encoded reviews."""
+        return text.encode_batch(check_texts(texts), self._vocabulary, self.max_len,
+                                 self.vocab_size)
+
+    def score_texts(self, texts) -> list:
+        """One dict per review: probability, label, tokens (words in the review), unknown
+        (words not in the vocabulary, scored as the OOV id)."""
+        ids, tokens, unknown = self.encode(texts)
+        return self._results(self._run(ids), tokens, unknown)
+
+    def score_ids(self, ids) -> list:
+        """As ``score_texts`` for rows of ids: tokens counts the ids other than padding and
+        START (the same figure ``score_texts`` gives for a review that fits), unknown counts
+        the OOV id."""
+        ids = check_ids(ids, self.max_len, self.vocab_size)
+        pre = self.sidecar.preprocessing
+        tokens = ((ids != pre.pad_id) & (ids != pre.start_id)).sum(axis=1)
+        unknown = (ids == pre.oov_id).sum(axis=1)
+        return self._results(self._run(ids), tokens, unknown)
+
+    def _results(self, probs, tokens, unknown) -> list:
+        labels, threshold = self.sidecar.labels, self.sidecar.threshold
+        return [{"probability": float(p), "label": labels[int(p >= threshold)],
+                 "tokens": int(n), "unknown": int(u)}
+                for p, n, u in zip(probs, tokens, unknown)]
+
+    def _run(self, ids: np.ndarray) -> np.ndarray:
+        """Feed validated ids in chunks the model accepts. A fixed-batch model gets its last
+        chunk padded with all-zero rows, whose outputs are dropped."""
+        backend = self._backend
+        size = backend.batch or backend.chunk
+        out = np.empty(len(ids), np.float32)
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            rows = len(chunk)
+            if backend.batch is not None and rows < size:
+                chunk = np.concatenate([chunk, np.zeros((size - rows, ids.shape[1]), ids.dtype)])
+            with self._lock:
+                result = backend.run(chunk)
+            out[start:start + rows] = result[:rows]
+        return out
+
+
+def load(path: str | os.PathLike, *, backend: Optional[str] = None,
+         threads: Optional[int] = None) -> Model:
+    """Load ``path`` (``X.tflite``, ``X.onnx`` or ``X.npz``, with ``X.<ext>.json`` and the
+    vocabulary beside it). ``backend`` forces one by name (see ``available_backends()``);
+    ``threads`` sets the interpreter's thread count (ignored by the numpy backend).
+
+    The sidecar is checked first, then the artifact's bytes are read once and their SHA-256
+    checked; the backend gets those bytes, never the path, so what runs is what was hashed.
+    Raises ArtifactError (a ValueError) for anything wrong with the files.
+    """
+    path = artifact_path(path)
+    sidecar = load_sidecar(path)
+    where = f"{path}.json"
+    if sidecar.artifact != path.name:
+        raise ArtifactError(f"{where} describes {sidecar.artifact!r}, not {path.name!r}")
+    if path.suffix != EXTENSIONS[sidecar.format]:
+        raise ArtifactError(f"{where}: format {sidecar.format} artifacts end in "
+                            f"{EXTENSIONS[sidecar.format]}, not {path.suffix or 'no extension'}")
+    _check_preprocessing(sidecar, where)
+    threads = threads_or_none(threads)
+    backend_class = resolve(sidecar.format, backend)
+
+    model_bytes = read_verified(sidecar.artifact_path, sidecar.sha256, "artifact")
+    vocabulary = load_vocabulary(sidecar)
+    if not vocabulary:
+        raise ArtifactError(f"vocabulary {sidecar.vocabulary_path} is empty")
+    return Model(sidecar, backend_class(model_bytes, sidecar, threads), vocabulary)
+
+
+def artifact_path(path: str | os.PathLike) -> Path:
+    """The artifact's path, also when its sidecar (``X.tflite.json``) was named instead."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix == ".json" else path
+
+
+def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
+    """The runtime encodes text with ``runtime.text``; refuse artifacts trained with other
+    conventions rather than score them with silently different ids."""
+    pre = sidecar.preprocessing
+    ours = {"pad_id": text.PAD_ID, "start_id": text.START_ID, "oov_id": text.OOV_ID,
+            "index_from": text.INDEX_FROM, "tokenizer_version": text.TOKENIZER_VERSION}
+    for field, value in ours.items():
+        if getattr(pre, field) != value:
+            raise ArtifactError(f"{where}: preprocessing {field} is {getattr(pre, field)!r}, this "
+                                f"runtime encodes with {value!r}; use a matching imdb-edge version")
+    for field in ("max_len", "vocab_size"):
+        value = getattr(pre, field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ArtifactError(f"{where}: preprocessing {field} must be a positive integer, "
+                                f"got {value!r}")
+    if sidecar.batch is not None and (isinstance(sidecar.batch, bool) or
+                                      not isinstance(sidecar.batch, int) or sidecar.batch < 1):
+        raise ArtifactError(f"{where}: batch must be a positive integer or null, "
+                            f"got {sidecar.batch!r}")
+    if not (isinstance(sidecar.labels, list) and len(sidecar.labels) == 2 and
+            all(isinstance(label, str) for label in sidecar.labels)):
+        raise ArtifactError(f"{where}: labels must be [negative, positive], got {sidecar.labels!r}")
+    if isinstance(sidecar.threshold, bool) or not isinstance(sidecar.threshold, (int, float)):
+        raise ArtifactError(f"{where}: threshold must be a number, got {sidecar.threshold!r}")

@@ -1,0 +1,167 @@
+"""The JSON sidecar beside every artifact: everything a device needs to use it.
+
+``<artifact>.json`` sits next to ``<artifact>`` (e.g. ``imdb_dynamic_b1.tflite.json``).
+It is plain JSON, never a pickle, and it is checked before any byte of the artifact
+reaches a native parser: schema version, file names that stay inside the artifact's
+folder, the artifact's SHA-256 and the vocabulary file's SHA-256.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+SCHEMA_VERSION = 1
+FORMATS = ("tflite", "onnx", "numpy")
+
+
+class ArtifactError(ValueError):
+    """An artifact or its sidecar is missing, malformed, tampered with or unsafe."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: list          # e.g. [1, 200]; None in a position means "any size"
+    dtype: str           # numpy dtype name: "int32", "float32", "int8", ...
+    scale: Optional[float] = None       # set for quantized integer tensors
+    zero_point: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    max_len: int
+    vocab_size: int
+    pad_id: int
+    start_id: int
+    oov_id: int
+    index_from: int
+    tokenizer_rule: str
+    tokenizer_version: int
+    vocabulary_file: str     # one word per line; line r (1-based) is the word of rank r
+    vocabulary_sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Sidecar:
+    schema_version: int
+    format: str              # "tflite" | "onnx" | "numpy"
+    artifact: str            # file name in the sidecar's folder
+    sha256: str
+    size_bytes: int
+    quantization: str        # "float32" | "float16" | "dynamic" | "int8" | "int16x8"
+    batch: Optional[int]     # fixed batch size, or None for any
+    input: TensorSpec
+    output: TensorSpec
+    preprocessing: Preprocessing
+    labels: list             # [negative, positive]
+    threshold: float         # probability >= threshold -> labels[1]
+    ops: list = dataclasses.field(default_factory=list)       # [{"name", "version", "count"}]
+    runtimes: dict = dataclasses.field(default_factory=dict)  # target -> "ok" | reason
+    tools: dict = dataclasses.field(default_factory=dict)     # package -> version
+    source_model: dict = dataclasses.field(default_factory=dict)
+    parity: Optional[dict] = None                             # figures measured at export
+    folder: Path = dataclasses.field(default=Path("."), compare=False)
+
+    @property
+    def artifact_path(self) -> Path:
+        return self.folder / self.artifact
+
+    @property
+    def vocabulary_path(self) -> Path:
+        return self.folder / self.preprocessing.vocabulary_file
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d.pop("folder")
+        return json.dumps(d, indent=2, sort_keys=False) + "\n"
+
+
+def sidecar_path(artifact: str | os.PathLike) -> Path:
+    return Path(f"{artifact}.json")
+
+
+def load_sidecar(artifact: str | os.PathLike) -> Sidecar:
+    """Read and check ``<artifact>.json``. Raises ArtifactError naming the problem."""
+    artifact = Path(artifact)
+    path = sidecar_path(artifact)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"no sidecar {path}: every artifact needs the JSON written beside it "
+                            "by `imdb-edge export`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"sidecar {path} is not valid JSON ({exc})") from None
+    return parse_sidecar(raw, artifact.parent, where=str(path))
+
+
+def parse_sidecar(raw: Any, folder: Path, where: str = "sidecar") -> Sidecar:
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{where}: expected a JSON object")
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        raise ArtifactError(f"{where}: schema_version {raw.get('schema_version')!r} is not "
+                            f"supported (this runtime reads {SCHEMA_VERSION}); re-export the artifact")
+    try:
+        fields = dict(raw)
+        fields["input"] = TensorSpec(**fields["input"])
+        fields["output"] = TensorSpec(**fields["output"])
+        fields["preprocessing"] = Preprocessing(**fields["preprocessing"])
+        sidecar = Sidecar(**fields, folder=folder)
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(f"{where}: malformed sidecar ({exc})") from None
+    if sidecar.format not in FORMATS:
+        raise ArtifactError(f"{where}: unknown format {sidecar.format!r}")
+    for name in (sidecar.artifact, sidecar.preprocessing.vocabulary_file):
+        check_local_name(name, folder, where)
+    return sidecar
+
+
+def check_local_name(name: str, folder: Path, where: str = "sidecar") -> Path:
+    """A file named by a sidecar must be a plain name in the sidecar's own folder: no
+    directories, no absolute paths, no '..', and not a symlink that leads elsewhere."""
+    if not isinstance(name, str) or not name or name != os.path.basename(name) or \
+            name in (".", "..") or os.path.isabs(name) or "\\" in name:
+        raise ArtifactError(f"{where}: file name {name!r} must be a plain file name in the "
+                            "artifact's folder")
+    path = folder / name
+    if path.is_symlink():
+        target = path.resolve()
+        if target.parent != folder.resolve():
+            raise ArtifactError(f"{where}: {name} is a symlink leaving the artifact's folder")
+    return path
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_verified(path: Path, expected_sha256: str, what: str) -> bytes:
+    """Read a whole file and check its SHA-256 before anyone parses it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {what} {path} ({exc.strerror or exc})") from None
+    actual = sha256_bytes(data)
+    if actual != expected_sha256:
+        raise ArtifactError(f"{what} {path} does not match its sidecar (sha256 {actual[:12]}..., "
+                            f"expected {str(expected_sha256)[:12]}...): corrupted or replaced; "
+                            "re-export or re-copy it")
+    return data
+
+
+def load_vocabulary(sidecar: Sidecar) -> dict:
+    """word -> rank, from the sidecar's vocabulary file, hash-checked."""
+    data = read_verified(sidecar.vocabulary_path, sidecar.preprocessing.vocabulary_sha256,
+                         "vocabulary")
+    try:
+        words = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise ArtifactError(f"vocabulary {sidecar.vocabulary_path} is not UTF-8") from None
+    if words and words[-1] == "":
+        words.pop()
+    return {w: rank for rank, w in enumerate(words, start=1)}

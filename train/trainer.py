@@ -1,0 +1,247 @@
+"""Train the reference model with the published schedule; resumable, seeded, reported.
+
+Read top to bottom: settings, then ``train()`` (data -> model -> epochs -> report).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from imdb_edge import __version__
+from imdb_edge.atomic import atomic_write, atomic_write_text
+from imdb_edge.train import data as data_lib
+from imdb_edge.train.schedule import ScheduleState, step
+
+SCHEDULES = {
+    # The published schedule: 20 epochs always, then on while accuracy rises.
+    "reference": dict(min_epochs=20, max_epochs=60, limit=None),
+    # For tests and demos: a few epochs on a subset; minutes on two cores.
+    "quick": dict(min_epochs=3, max_epochs=3, limit=2000),
+}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    out: str = "runs/reference"     # output folder: model.keras, report.json, curves.png
+    data: str | None = None         # archive, extracted folder or .npz; None: $IMDB_EDGE_DATA or download
+    word_index: str | None = None   # imdb_word_index.json; default: found beside the archive
+    select_on: str = "val"          # "val": decide on held-out training rows; "test": as the notebook
+    val_fraction: float = 0.2       # share of training rows held out when select_on == "val"
+    seed: int = 1337                # seeds weights, dropout, shuffling and the validation split
+    batch_size: int = 1000          # global batch, kept under every distribution strategy
+    lr: float = 5e-3                # Adam learning rate at the start
+    decay: float = 1e-6             # legacy Keras time decay: lr / (1 + decay * iterations)
+    min_epochs: int = 20            # epochs that always run
+    max_epochs: int = 60            # hard cap on epochs
+    limit: int | None = None        # use only the first N train and N test reviews
+    resume: bool = False            # continue from out/checkpoint if present
+    distribute: str = "none"        # "none", "mirrored" or "multi-worker" (TF_CONFIG)
+    deterministic: bool = True      # TF op determinism: same seed, same result on one machine
+
+
+def train(config: TrainConfig, log=print) -> dict:
+    """Run the schedule and write out/model.keras (best epoch), report.json, curves.png."""
+    started = time.time()
+    # Data first: a bad path fails in a second, before TensorFlow is even imported.
+    dataset = data_lib.load(config.data, word_index=config.word_index).subset(config.limit)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoint"
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    x_train, y_train = dataset.x_train, dataset.y_train
+    if config.select_on == "val":
+        x_train, y_train, x_sel, y_sel = data_lib.split_validation(
+            x_train, y_train, config.val_fraction, config.seed)
+    else:
+        x_sel, y_sel = dataset.x_test, dataset.y_test
+    log(f"data: {dataset.source} ({len(x_train)} train, {len(x_sel)} {config.select_on}, "
+        f"{len(dataset.x_test)} test)")
+
+    strategy = _strategy(config.distribute)
+    with strategy.scope():
+        state, epochs, model = _start_or_resume(config, ckpt_dir, log)
+
+    while True:
+        epoch = state.epoch + 1
+        t0 = time.time()
+        # Shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
+        fit = model.fit(x_train[order], y_train[order], batch_size=config.batch_size,
+                        epochs=1, shuffle=False, verbose=1 if sys.stderr.isatty() else 0)
+        loss = float(fit.history["loss"][-1])
+        _, accuracy = model.evaluate(x_sel, y_sel, batch_size=config.batch_size, verbose=0)
+        lr_used = state.lr
+        decision = step(state, accuracy, min_epochs=config.min_epochs, max_epochs=config.max_epochs)
+        epochs.append(dict(epoch=epoch, loss=loss, train_accuracy=float(fit.history["accuracy"][-1]),
+                           accuracy=float(accuracy), lr=lr_used, seconds=round(time.time() - t0, 2)))
+        log(f"epoch {epoch:3d}  loss {loss:.4f}  {config.select_on} accuracy {accuracy:.4f}  "
+            f"lr {lr_used:.1e}  {epochs[-1]['seconds']:.1f}s"
+            + ("  (best)" if decision.improved else "") + ("  -> lr / 10" if decision.drop_lr else ""))
+        if decision.drop_lr:
+            with strategy.scope():
+                model.compile(_optimizer(state), loss="binary_crossentropy", metrics=["accuracy"])
+        _save_checkpoint(model, ckpt_dir, state, epochs, config)
+        if decision.stop:
+            log(f"stopping: {decision.reason}; best epoch {state.best_epoch} "
+                f"({config.select_on} accuracy {state.best_accuracy:.4f})")
+            break
+
+    # Shipped without optimizer state: loading uncompiled drops it.
+    best = keras.models.load_model(ckpt_dir / _epoch_file(state.best_epoch), compile=False,
+                                   safe_mode=True)
+    _save_keras(best, out / "model.keras")
+    best.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    _, test_accuracy = best.evaluate(dataset.x_test, dataset.y_test,
+                                     batch_size=config.batch_size, verbose=0)
+    report = dict(
+        config=dataclasses.asdict(config), epochs=epochs, epochs_run=len(epochs),
+        best_epoch=state.best_epoch, best_selection_accuracy=state.best_accuracy,
+        test_accuracy=float(test_accuracy), lr_drops_after_epochs=state.lr_drops,
+        data=dict(source=dataset.source, sha256=dataset.sha256, train=len(x_train),
+                  selection=len(x_sel), test=len(dataset.x_test)),
+        seed=config.seed, versions=_versions(), wall_seconds=round(time.time() - started, 1),
+        seconds_per_epoch=round(float(np.mean([e["seconds"] for e in epochs])), 2),
+    )
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    _plot(report, out / "curves.png")
+    log(f"test accuracy {test_accuracy:.4f} (best epoch {state.best_epoch}); wrote {out}/model.keras, "
+        "report.json, curves.png")
+    return report
+
+
+def _start_or_resume(config: TrainConfig, ckpt_dir: Path, log):
+    import keras
+
+    from imdb_edge.train.model import build_model
+
+    state_file = ckpt_dir / "state.json"
+    if config.resume and state_file.is_file():
+        saved = json.loads(state_file.read_text())
+        if saved["config"] != _identity(config):
+            raise ValueError(f"{ckpt_dir} was written with other settings; resume with the same "
+                             "flags or pick a new --out")
+        state = ScheduleState(**saved["schedule"])
+        model = keras.models.load_model(ckpt_dir / saved["last"], safe_mode=True)
+        log(f"resuming after epoch {state.epoch} from {ckpt_dir}")
+        return state, saved["epochs"], model
+    if ckpt_dir.exists() and not config.resume:
+        shutil.rmtree(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    state = ScheduleState(lr=config.lr, decay=config.decay)
+    model = build_model()
+    model.compile(_optimizer(state), loss="binary_crossentropy", metrics=["accuracy"])
+    return state, [], model
+
+
+def _optimizer(state: ScheduleState):
+    import keras
+
+    # Keras 3 dropped Adam(decay=...); InverseTimeDecay with decay_steps=1 is the same rule.
+    schedule = keras.optimizers.schedules.InverseTimeDecay(state.lr, decay_steps=1,
+                                                           decay_rate=state.decay)
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def _identity(config: TrainConfig) -> dict:
+    """The settings a checkpoint must share with the run that resumes it."""
+    d = dataclasses.asdict(config)
+    for volatile in ("resume", "out", "distribute"):
+        d.pop(volatile)
+    return d
+
+
+def _save_checkpoint(model, ckpt_dir: Path, state: ScheduleState, epochs: list,
+                     config: TrainConfig) -> None:
+    """One model file per epoch, then state.json (renamed last) naming it: a kill at any
+    point leaves state.json and the files it names consistent. Only the last and the best
+    epoch's files are kept."""
+    name = _epoch_file(state.epoch)
+    _save_keras(model, ckpt_dir / name)
+    atomic_write_text(ckpt_dir / "state.json", json.dumps(
+        dict(schedule=dataclasses.asdict(state), epochs=epochs, config=_identity(config),
+             last=name, best=_epoch_file(state.best_epoch)), indent=1))
+    keep = {name, _epoch_file(state.best_epoch)}
+    for old in ckpt_dir.glob("epoch-*.keras"):
+        if old.name not in keep:
+            old.unlink()
+
+
+def _epoch_file(epoch: int) -> str:
+    return f"epoch-{epoch:03d}.keras"
+
+
+def _save_keras(model, path: Path) -> None:
+    """Keras only writes to paths ending in .keras, so write a hidden sibling and rename."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _strategy(name: str):
+    """TensorFlow's own distribution engines; Keras splits the global batch across replicas."""
+    import tensorflow as tf
+
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--distribute multi-worker needs TF_CONFIG set on every worker "
+                             "(see README, 'Training on several machines')")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown --distribute {name!r}; choose none, mirrored or multi-worker")
+
+
+def _versions() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return dict(imdb_edge=__version__, tensorflow=tf.__version__, keras=keras.__version__,
+                numpy=np.__version__, python=platform.python_version(),
+                platform=platform.platform())
+
+
+def _plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [e["epoch"] for e in report["epochs"]]
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_acc.plot(epochs, [e["train_accuracy"] for e in report["epochs"]], label="train")
+    ax_acc.plot(epochs, [e["accuracy"] for e in report["epochs"]],
+                label=report["config"]["select_on"])
+    ax_acc.axvline(report["best_epoch"], color="green", ls=":", label="best epoch")
+    ax_loss.plot(epochs, [e["loss"] for e in report["epochs"]], label="train loss")
+    for ax in (ax_acc, ax_loss):
+        for i, drop in enumerate(report["lr_drops_after_epochs"]):
+            ax.axvline(drop + 0.5, color="red", ls="--", lw=0.8, label="lr / 10" if i == 0 else None)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    ax_acc.set_ylabel("accuracy")
+    ax_loss.set_ylabel("loss")
+    fig.suptitle(f"test accuracy {report['test_accuracy']:.4f} (best epoch {report['best_epoch']})")
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)
