@@ -74,9 +74,10 @@ def train(config: TrainConfig, log=print) -> dict:
 
     strategy = _strategy(config.distribute)
     with strategy.scope():
-        state, epochs, model = _start_or_resume(config, ckpt_dir, log)
+        state, epochs, model, stopped = _start_or_resume(config, ckpt_dir, log)
+    log(f"replicas: {strategy.num_replicas_in_sync} ({config.distribute})")
 
-    while True:
+    while not stopped:
         epoch = state.epoch + 1
         t0 = time.time()
         # Shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
@@ -95,11 +96,11 @@ def train(config: TrainConfig, log=print) -> dict:
         if decision.drop_lr:
             with strategy.scope():
                 model.compile(_optimizer(state), loss="binary_crossentropy", metrics=["accuracy"])
-        _save_checkpoint(model, ckpt_dir, state, epochs, config)
+        _save_checkpoint(model, ckpt_dir, state, epochs, config, stopped=decision.stop)
         if decision.stop:
             log(f"stopping: {decision.reason}; best epoch {state.best_epoch} "
                 f"({config.select_on} accuracy {state.best_accuracy:.4f})")
-            break
+            stopped = True
 
     # Shipped without optimizer state: loading uncompiled drops it.
     best = keras.models.load_model(ckpt_dir / _epoch_file(state.best_epoch), compile=False,
@@ -112,6 +113,7 @@ def train(config: TrainConfig, log=print) -> dict:
         config=dataclasses.asdict(config), epochs=epochs, epochs_run=len(epochs),
         best_epoch=state.best_epoch, best_selection_accuracy=state.best_accuracy,
         test_accuracy=float(test_accuracy), lr_drops_after_epochs=state.lr_drops,
+        replicas=strategy.num_replicas_in_sync,
         data=dict(source=dataset.source, sha256=dataset.sha256, train=len(x_train),
                   selection=len(x_sel), test=len(dataset.x_test)),
         seed=config.seed, versions=_versions(), wall_seconds=round(time.time() - started, 1),
@@ -137,15 +139,17 @@ def _start_or_resume(config: TrainConfig, ckpt_dir: Path, log):
                              "flags or pick a new --out")
         state = ScheduleState(**saved["schedule"])
         model = keras.models.load_model(ckpt_dir / saved["last"], safe_mode=True)
+        for variable, value in zip(_rng_states(model), saved["rng"]):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
         log(f"resuming after epoch {state.epoch} from {ckpt_dir}")
-        return state, saved["epochs"], model
+        return state, saved["epochs"], model, saved["stopped"]
     if ckpt_dir.exists() and not config.resume:
         shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state = ScheduleState(lr=config.lr, decay=config.decay)
     model = build_model()
     model.compile(_optimizer(state), loss="binary_crossentropy", metrics=["accuracy"])
-    return state, [], model
+    return state, [], model, False
 
 
 def _optimizer(state: ScheduleState):
@@ -166,7 +170,7 @@ def _identity(config: TrainConfig) -> dict:
 
 
 def _save_checkpoint(model, ckpt_dir: Path, state: ScheduleState, epochs: list,
-                     config: TrainConfig) -> None:
+                     config: TrainConfig, stopped: bool) -> None:
     """One model file per epoch, then state.json (renamed last) naming it: a kill at any
     point leaves state.json and the files it names consistent. Only the last and the best
     epoch's files are kept."""
@@ -174,11 +178,18 @@ def _save_checkpoint(model, ckpt_dir: Path, state: ScheduleState, epochs: list,
     _save_keras(model, ckpt_dir / name)
     atomic_write_text(ckpt_dir / "state.json", json.dumps(
         dict(schedule=dataclasses.asdict(state), epochs=epochs, config=_identity(config),
-             last=name, best=_epoch_file(state.best_epoch)), indent=1))
+             last=name, best=_epoch_file(state.best_epoch), stopped=stopped,
+             rng=[v.numpy().tolist() for v in _rng_states(model)]), indent=1))
     keep = {name, _epoch_file(state.best_epoch)}
     for old in ckpt_dir.glob("epoch-*.keras"):
         if old.name not in keep:
             old.unlink()
+
+
+def _rng_states(model) -> list:
+    """Dropout's random-generator states, which .keras files leave out; saved beside them
+    so a resumed run draws the same dropout masks as an uninterrupted one."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
 
 
 def _epoch_file(epoch: int) -> str:
@@ -206,7 +217,7 @@ def _strategy(name: str):
     if name == "multi-worker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError("--distribute multi-worker needs TF_CONFIG set on every worker "
-                             "(see README, 'Training on several machines')")
+                             "(see docs/training.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown --distribute {name!r}; choose none, mirrored or multi-worker")
 

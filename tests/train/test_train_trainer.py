@@ -31,7 +31,7 @@ pytestmark = [
 ]
 
 EPOCH_KEYS = {"epoch", "loss", "train_accuracy", "accuracy", "lr", "seconds"}
-REPORT_KEYS = {"config", "epochs", "epochs_run", "best_epoch", "best_selection_accuracy",
+REPORT_KEYS = {"replicas", "config", "epochs", "epochs_run", "best_epoch", "best_selection_accuracy",
                "test_accuracy", "lr_drops_after_epochs", "data", "seed", "versions",
                "wall_seconds", "seconds_per_epoch"}
 
@@ -185,10 +185,6 @@ def test_a_killed_run_leaves_a_consistent_checkpoint_and_resumes(resume_runs):
     assert (Path(resume_runs["config"].out) / "report.json").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "trainer does not persist the Dropout layers' SeedGenerator states (Keras leaves them out "
-    "of .keras files), so a resumed run restarts their counters and replays epoch 1's dropout "
-    "masks; fix: store them in checkpoint/state.json and assign them back on --resume"))
 def test_resumed_run_equals_the_uninterrupted_run(resume_runs):
     resumed, straight, tmp = resume_runs["resumed"], resume_runs["straight"], resume_runs["tmp"]
     assert without_timing(resumed) == without_timing(straight)
@@ -203,9 +199,6 @@ def test_resume_with_other_settings_is_refused(resume_runs):
         train(changed, log=lambda _: None)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a run killed after its last checkpoint but before report.json runs one more epoch on "
-    "--resume (past max_epochs): the stop decision is not stored in state.json"))
 def test_resuming_a_finished_run_adds_no_epoch(tiny_npz, tmp_path):
     config = TrainConfig(out=str(tmp_path / "run"), data=str(tiny_npz), min_epochs=2,
                          max_epochs=2, seed=11)
