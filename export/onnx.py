@@ -16,10 +16,10 @@ def convert_onnx(model, *, quantize: str = "float32",
                  calibration: np.ndarray | None = None) -> bytes:
     """Convert the reference model; returns the .onnx bytes (dynamic batch, no external data).
 
-    The recurrence is an ONNX Loop, except for ``int8``: static QDQ calibration cannot see
-    tensors inside a Loop body (they are not graph outputs), so it would quietly leave the
-    whole recurrence in float. ``int8`` therefore converts the unrolled graph, where every
-    step's activations are calibrated and quantized.
+    The recurrence is an ONNX Loop for float32 and dynamic. ``int8`` and ``float16`` convert
+    the unrolled graph instead: static QDQ calibration cannot see tensors inside a Loop body
+    (they are not graph outputs), so it would quietly leave the recurrence in float; and the
+    float16 rewriter mistypes the Loop's carried values, which onnxruntime then refuses.
     """
     import tf2onnx
 
@@ -27,7 +27,7 @@ def convert_onnx(model, *, quantize: str = "float32",
         raise ValueError(f"unknown ONNX quantization {quantize!r}; choose from {', '.join(MODES)}")
     if quantize == "int8" and (calibration is None or len(calibration) == 0):
         raise ValueError("int8 needs calibration reviews")
-    fn = inference_function(weights_of(model), None, unroll=quantize == "int8")
+    fn = inference_function(weights_of(model), None, unroll=quantize in ("int8", "float16"))
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=OPSET)
     if quantize == "float32":
         return proto.SerializeToString()

@@ -40,6 +40,10 @@ def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex
         if quantize != "float32":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "dynamic":
+            # Per-channel hybrid FULLY_CONNECTED is op version 12, which tflite-runtime 2.14
+            # (max 10) cannot load; per-tensor weight scales keep it at a version it knows.
+            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "int8":

@@ -96,6 +96,14 @@ class Model:
             with self._lock:
                 result = backend.run(chunk)
             out[start:start + rows] = result[:rows]
+        # NaN or inf comes only from broken weights (a corrupted file whose sidecar was
+        # re-signed): refuse it rather than label it (NaN >= threshold is False) or print
+        # the invalid JSON token NaN.
+        bad = np.flatnonzero(~np.isfinite(out))
+        if len(bad):
+            raise ArtifactError(f"{self.sidecar.artifact} returned {out[bad[0]]} for row "
+                                f"{bad[0]} ({len(bad)} of {len(out)} rows not finite): its "
+                                "weights are corrupt; re-export it")
         return out
 
 
@@ -121,7 +129,8 @@ def load(path: str | os.PathLike, *, backend: Optional[str] = None,
     threads = threads_or_none(threads)
     backend_class = resolve(sidecar.format, backend)
 
-    model_bytes = read_verified(sidecar.artifact_path, sidecar.sha256, "artifact")
+    model_bytes = read_verified(sidecar.artifact_path, sidecar.sha256, "artifact",
+                                size=sidecar.size_bytes)
     vocabulary = load_vocabulary(sidecar)
     if not vocabulary:
         raise ArtifactError(f"vocabulary {sidecar.vocabulary_path} is empty")

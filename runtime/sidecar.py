@@ -11,11 +11,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any, Optional
 
 SCHEMA_VERSION = 1
 FORMATS = ("tflite", "onnx", "numpy")
+MAX_SIDECAR_BYTES = 16 << 20   # sidecars are a few KB; never read a huge file whole
 
 
 class ArtifactError(ValueError):
@@ -89,11 +91,14 @@ def load_sidecar(artifact: str | os.PathLike) -> Sidecar:
     artifact = Path(artifact)
     path = sidecar_path(artifact)
     try:
+        size = regular_file_size(path, "sidecar")
+        if size > MAX_SIDECAR_BYTES:
+            raise ArtifactError(f"sidecar {path} is {size} bytes; sidecars are a few KB")
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtifactError(f"no sidecar {path}: every artifact needs the JSON written beside it "
                             "by `imdb-edge export`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ArtifactError(f"sidecar {path} is not valid JSON ({exc})") from None
     return parse_sidecar(raw, artifact.parent, where=str(path))
 
@@ -123,7 +128,7 @@ def check_local_name(name: str, folder: Path, where: str = "sidecar") -> Path:
     """A file named by a sidecar must be a plain name in the sidecar's own folder: no
     directories, no absolute paths, no '..', and not a symlink that leads elsewhere."""
     if not isinstance(name, str) or not name or name != os.path.basename(name) or \
-            name in (".", "..") or os.path.isabs(name) or "\\" in name:
+            name in (".", "..") or os.path.isabs(name) or "\\" in name or "\0" in name:
         raise ArtifactError(f"{where}: file name {name!r} must be a plain file name in the "
                             "artifact's folder")
     path = folder / name
@@ -138,9 +143,31 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_verified(path: Path, expected_sha256: str, what: str) -> bytes:
-    """Read a whole file and check its SHA-256 before anyone parses it."""
+def regular_file_size(path: Path, what: str) -> int:
+    """The size of ``path`` (a symlink is followed), refusing anything but a regular file:
+    reading a FIFO blocks until someone writes to it, and a device file never ends.
+    FileNotFoundError is left to the caller, which knows what a missing file means."""
     try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {what} {path} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(f"cannot read {what} {path} (not a regular file)")
+    return info.st_size
+
+
+def read_verified(path: Path, expected_sha256: str, what: str,
+                  size: Optional[int] = None) -> bytes:
+    """Read a whole file and check its SHA-256 before anyone parses it. With ``size`` (the
+    sidecar's size_bytes), a file of another size is refused before it is read at all."""
+    try:
+        actual_size = regular_file_size(path, what)
+        if size is not None and actual_size != size:
+            raise ArtifactError(f"{what} {path} is {actual_size} bytes, its sidecar says "
+                                f"{size!r}: truncated, corrupted or replaced; re-export or "
+                                "re-copy it")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ArtifactError(f"{what} {path} not found") from None

@@ -29,9 +29,14 @@ _WORD = re.compile(r"[a-z0-9']+")
 
 def tokenize(text: str) -> list[str]:
     """Split a review into words the way the Keras IMDB word index was built."""
+    return _WORD.findall(_normalized(text))
+
+
+def _normalized(text: str) -> str:
+    """The review as the word pattern reads it: lowercase, line-break tags as spaces."""
     if not isinstance(text, str):
         raise TypeError(f"text must be str, got {type(text).__name__}")
-    return _WORD.findall(_BREAK.sub(" ", text.lower()))
+    return _BREAK.sub(" ", text.lower())
 
 
 def encode(text: str, word_index: Mapping[str, int]) -> tuple[list[int], int]:
@@ -80,9 +85,34 @@ def pad(sequences: Sequence[Sequence[int]], max_len: int = MAX_LEN,
 
 def encode_batch(texts: Iterable[str], word_index: Mapping[str, int],
                  max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE):
-    """Encode and pad many reviews. Returns (ids (N, max_len) int32, token counts, unknown counts)."""
-    encoded = [encode(t, word_index) for t in texts]
+    """Encode and pad many reviews. Returns (ids (N, max_len) int32, token counts, unknown counts).
+
+    The same as ``pad([encode(t) ...])``, but each review's words are streamed and only the
+    ids that fit in a row are kept, so a 10 MB review costs memory for its text, not for
+    lists of two million words and ids."""
+    encoded = [_encode_head(t, word_index, max_len) for t in texts]
     seqs = [e[0] for e in encoded]
-    counts = np.array([len(s) - 1 for s in seqs], dtype=np.int64)
-    unknown = np.array([e[1] for e in encoded], dtype=np.int64)
+    counts = np.array([e[1] for e in encoded], dtype=np.int64)
+    unknown = np.array([e[2] for e in encoded], dtype=np.int64)
     return pad(seqs, max_len, vocab_size), counts, unknown
+
+
+_STREAM_FROM = 1 << 20  # characters; below this a list of the words is cheap and faster
+
+
+def _encode_head(text: str, word_index: Mapping[str, int], keep: int):
+    """([START, ids...] cut to ``keep`` ids, words in the review, unknown words)."""
+    normal = _normalized(text)
+    if len(normal) < _STREAM_FROM:
+        words = _WORD.findall(normal)
+    else:
+        words = (match.group() for match in _WORD.finditer(normal))
+    ids, count, unknown = [START_ID], 0, 0
+    for word in words:
+        count += 1
+        rank = word_index.get(word)
+        if rank is None:
+            unknown += 1
+        if count < keep:
+            ids.append(OOV_ID if rank is None else rank + INDEX_FROM)
+    return ids, count, unknown

@@ -5,7 +5,7 @@
 # never touched: apt works from a private state in the cache dir (APT_CONFIG), .debs are
 # unpacked with `dpkg -x`, wheels are fetched with `pip download --platform`.
 #
-#   scripts/pi_emulation.sh build [--backend B]... [--arch A] [--refresh]
+#   scripts/pi_emulation.sh build [--backend B]... [--arch aarch64|x86_64|all] [--refresh]
 #   scripts/pi_emulation.sh run [--backend B] [--arch A] [--] PYTHON_ARGS...
 #   scripts/pi_emulation.sh info                 versions and disk used
 #   scripts/pi_emulation.sh clean                delete the cache
@@ -26,9 +26,10 @@
 # Environment:
 #   IMDB_EDGE_CACHE   cache root (default ~/.cache/imdb-edge); this tool uses <root>/pi-emulation
 #   PI_EMU_CPU        emulated CPU (default cortex-a72 = Raspberry Pi 4; cortex-a76 = Pi 5)
-#   PI_EMU_PYTHON     host Python 3.11 with pip (default: $VIRTUAL_ENV, the repo's .venv, python3.11)
-#   PI_EMU_MIRROR, PI_EMU_SECURITY_MIRROR   Debian mirrors (default: the host's, else deb.debian.org)
-#   PI_EMU_KEYRING    Debian archive keyring (default /usr/share/keyrings/debian-archive-keyring.gpg)
+#   PI_EMU_PYTHON     host Python 3.11 with pip (default: $VIRTUAL_ENV, repo .venv, python3.11)
+#   PI_EMU_MIRROR, PI_EMU_SECURITY_MIRROR   Debian mirrors (default: the host's, else
+#                     deb.debian.org)
+#   PI_EMU_KEYRING    Debian keyring (default /usr/share/keyrings/debian-archive-keyring.gpg)
 #   PI_EMU_QUIET=1    no progress or timing lines on stderr for cached steps and runs
 set -euo pipefail
 
@@ -85,8 +86,11 @@ requirement_of() {      # backend -> what a Pi user installs
 platform_flags() {
     local arch=$1 v
     printf -- '--platform manylinux2014_%s ' "$arch"
-    for v in 17 24 26 27 28 31 34 35 36; do printf -- '--platform manylinux_2_%s_%s ' "$v" "$arch"; done
-    printf -- '--python-version %s --implementation cp --abi cp%s --only-binary=:all:\n' "$PY" "${PY/./}"
+    for v in 17 24 26 27 28 31 34 35 36; do
+        printf -- '--platform manylinux_2_%s_%s ' "$v" "$arch"
+    done
+    printf -- '--python-version %s --implementation cp --abi cp%s --only-binary=:all:\n' \
+        "$PY" "${PY/./}"
 }
 
 # ----------------------------------------------------------------------------- helpers
@@ -131,7 +135,8 @@ detect_mirror() {       # $1: debian | debian-security
     local uri
     uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
               /etc/apt/sources.list.d/*.sources 2>/dev/null \
-          | grep -v '^[[:space:]]*#' | grep -oE "https?://[^ ]+/$1/?( |$)" | head -n1 | tr -d ' ') || true
+          | grep -v '^[[:space:]]*#' | grep -oE "https?://[^ ]+/$1/?( |$)" \
+          | head -n1 | tr -d ' ') || true
     echo "${uri:-http://deb.debian.org/$1}"
 }
 
@@ -150,7 +155,8 @@ apt_state() {
     key=$(hash_of "$arch" "$@")
     export APT_CONFIG="$dir/apt.conf"
     if stamp_ok "apt-$name" "$key" && [[ $REFRESH == 0 ]]; then return; fi
-    [[ -r $KEYRING ]] || die "Debian archive keyring $KEYRING not found (apt-get install debian-archive-keyring)"
+    [[ -r $KEYRING ]] || \
+        die "Debian archive keyring $KEYRING not found (apt-get install debian-archive-keyring)"
     say "apt ($name): apt-get update of a private $arch state"
     rm -rf "$dir"
     mkdir -p "$dir"/{state/lists/partial,cache/archives/partial,log} \
@@ -177,29 +183,31 @@ Dir::Etc::parts "$dir/etc/apt.conf.d/";
 Dir::Etc::preferencesparts "$dir/etc/preferences.d/";
 Dir::Log "$dir/log/";
 EOF
-    HINT="no network to the Debian mirror?" quietly "apt-get update ($name)" apt-get update --error-on=any
+    HINT="no network to the Debian mirror?" \
+        quietly "apt-get update ($name)" apt-get update --error-on=any
     stamp_set "apt-$name" "$key"
 }
 
 # ----------------------------------------------------------------------------- steps
 # 1. qemu-aarch64 (static) from bookworm-backports' amd64 qemu-user.
 step_qemu() {
-    [[ $(uname -m) == x86_64 ]] || die "this script emulates aarch64 on an x86_64 host, not $(uname -m)"
+    [[ $(uname -m) == x86_64 ]] || die "this emulates aarch64 on an x86_64 host, not $(uname -m)"
     local key="$QEMU_PACKAGE/$QEMU_SUITE" t0 deb
     if stamp_ok qemu "$key" && [[ -x $CACHE/qemu/qemu-aarch64 && $REFRESH == 0 ]]; then
         log "qemu: cached ($(cat "$CACHE/qemu/VERSION"))"; return
     fi
-    apt_state host amd64 "deb [signed-by=$KEYRING] ${PI_EMU_MIRROR:-$(detect_mirror debian)} $QEMU_SUITE main"
+    apt_state host amd64 \
+        "deb [signed-by=$KEYRING] ${PI_EMU_MIRROR:-$(detect_mirror debian)} $QEMU_SUITE main"
     if [[ -f $CACHE/qemu/VERSION ]] && \
        [[ $(apt-cache show "$QEMU_PACKAGE" | sed -n 's/^Version: //p' | head -n1) \
           == "$(cat "$CACHE/qemu/VERSION")" ]]; then
-        stamp_set qemu "$key"; return
+        stamp_set qemu "$key"; log "qemu: up to date"; return
     fi
     t0=$(now)
     say "qemu: downloading $QEMU_PACKAGE from $QEMU_SUITE (~63 MB; only qemu-aarch64 is kept)"
     rm -rf "$CACHE/qemu.tmp" && mkdir -p "$CACHE/qemu.tmp"
-    (cd "$CACHE/qemu.tmp" && HINT="no network to the Debian mirror?" quietly "apt-get download $QEMU_PACKAGE" \
-        apt-get download "$QEMU_PACKAGE/$QEMU_SUITE")
+    (cd "$CACHE/qemu.tmp" && HINT="no network to the Debian mirror?" \
+        quietly "apt-get download $QEMU_PACKAGE" apt-get download "$QEMU_PACKAGE/$QEMU_SUITE")
     deb=$(ls "$CACHE/qemu.tmp/"*.deb)
     dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$CACHE/qemu.tmp" ./usr/bin/qemu-aarch64
     mv "$CACHE/qemu.tmp/usr/bin/qemu-aarch64" "$CACHE/qemu.tmp/qemu-aarch64"
@@ -230,9 +238,11 @@ step_sysroot() {
     # apt's resolver on an empty dpkg status gives the exact dependency closure:
     # one line per package, "'URI' FILE SIZE HASH", FILE = name_version_arch.deb.
     local -a files wanted
-    mapfile -t files < <(apt-get install --print-uris -qq "${ARM64_PACKAGES[@]}" | awk '{ print $2 }')
+    mapfile -t files < <(apt-get install --print-uris -qq "${ARM64_PACKAGES[@]}" \
+                         | awk '{ print $2 }')
     [[ ${#files[@]} -gt 0 ]] || die "apt resolved no packages for ${ARM64_PACKAGES[*]}"
-    mapfile -t wanted < <(printf '%s\n' "${files[@]}" | awk -F_ '{ print $1 "=" $2 }' | sed 's/%3a/:/g')
+    mapfile -t wanted < <(printf '%s\n' "${files[@]}" \
+                          | awk -F_ '{ print $1 "=" $2 }' | sed 's/%3a/:/g')
     if [[ -x $CACHE/sysroot/usr/bin/python$PY ]] && \
        [[ $(printf '%s\n' "${wanted[@]}") == "$(cat "$CACHE/sysroot/.packages")" ]]; then
         stamp_set sysroot "$key"; log "sysroot: up to date"; return
@@ -240,7 +250,8 @@ step_sysroot() {
     t0=$(now)
     say "sysroot: downloading ${#files[@]} arm64 packages (${ARM64_PACKAGES[*]} + dependencies)"
     mkdir -p "$CACHE/debs"
-    (cd "$CACHE/debs" && HINT="no network to the Debian mirror?" quietly "apt-get download arm64" apt-get download "${wanted[@]}")
+    (cd "$CACHE/debs" && HINT="no network to the Debian mirror?" \
+        quietly "apt-get download arm64" apt-get download "${wanted[@]}")
     say "sysroot: unpacking with dpkg -x"
     rm -rf "$CACHE/sysroot.tmp" && mkdir -p "$CACHE/sysroot.tmp"
     local file
@@ -277,9 +288,11 @@ step_sysroot_pyc() {
 # 3. The project as the wheel pip builds, unpacked into $CACHE/project/site. Built from a
 #    copy of the working tree (git's tracked + unignored files), so nothing is written in
 #    the repo; rebuilt when one of those files changes.
-project_files() {
+project_files() {        # NUL-separated, relative to the project root
+    local file
     (cd "$PROJECT_ROOT" && git ls-files -z --cached --others --exclude-standard \
-        | grep -zvE '^(tests|docs|scripts|benchmarks|\.ci)/')
+        | grep -zvE '^(tests|docs|scripts|benchmarks|\.ci)/' \
+        | while IFS= read -r -d '' file; do [[ -f $file ]] && printf '%s\0' "$file"; done)
 }
 
 step_project() {
@@ -292,7 +305,8 @@ step_project() {
     find_host_python
     say "project: building the imdb-edge wheel from a copy of the working tree"
     rm -rf "$CACHE/project.tmp" && mkdir -p "$CACHE/project.tmp/src"
-    project_files | (cd "$PROJECT_ROOT" && xargs -0 tar -c -f -) | tar -x -C "$CACHE/project.tmp/src"
+    project_files | (cd "$PROJECT_ROOT" && tar -c -f - --null -T -) \
+        | tar -x -C "$CACHE/project.tmp/src"
     local -a isolation=(--no-build-isolation)
     "$HOST_PYTHON" -c "import setuptools, wheel" 2>/dev/null || isolation=()
     quietly "pip wheel (project)" "$HOST_PYTHON" -m pip wheel --no-deps "${isolation[@]}" \
@@ -383,6 +397,8 @@ cmd_build() {
         esac
     done
     [[ ${#backends[@]} -gt 0 ]] || backends=("${BACKENDS[@]}")
+    # --refresh also lets pip re-resolve the sites' unpinned dependencies.
+    if [[ $REFRESH == 1 ]]; then rm -f "$CACHE"/stamps/site-*; fi
     t0=$(now)
     build "$arch" "${backends[@]}"
     say "build: ready in $(since "$t0") s"
@@ -434,7 +450,8 @@ cmd_info() {
     [[ -f $CACHE/sysroot/.packages ]] && echo "sysroot: $(grep '^python3.11-minimal=' \
         "$CACHE/sysroot/.packages"), $(grep -c . "$CACHE/sysroot/.packages") arm64 packages"
     for d in "$CACHE"/site/*/*/; do
-        [[ -f $d/.versions ]] && echo "site $(basename "$(dirname "$d")")/$(basename "$d"): $(cat "$d/.versions")"
+        [[ -f $d/.versions ]] && \
+            echo "site $(basename "$(dirname "$d")")/$(basename "$d"): $(cat "$d/.versions")"
     done
     echo "disk used:"
     for d in qemu sysroot debs apt wheels/aarch64 wheels/x86_64 site/aarch64 site/x86_64 project; do

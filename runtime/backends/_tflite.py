@@ -38,15 +38,24 @@ class TFLiteBackend(Backend):
         self._quant = output_quantization(sidecar.output, output["dtype"],
                                           (scale, zero_point) if scale else None, artifact)
         self._max_len = max_len
+        self._artifact = artifact
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         rows = ids.shape[0]
         interpreter = self._interpreter
         index = self._input["index"]
-        if rows != self._rows:  # only reached for dynamic-batch models; Model pads fixed ones
-            interpreter.resize_tensor_input(index, [rows, self._max_len], strict=True)
-            interpreter.allocate_tensors()
-            self._rows = rows
-        interpreter.set_tensor(index, np.ascontiguousarray(ids, dtype=self._dtype))
-        interpreter.invoke()
-        return probabilities(interpreter.get_tensor(self._output_index), rows, self._quant)
+        try:
+            if rows != self._rows:  # only for dynamic-batch models; Model pads fixed ones
+                self._rows = None  # until the resize has succeeded
+                interpreter.resize_tensor_input(index, [rows, self._max_len], strict=True)
+                interpreter.allocate_tensors()
+                self._rows = rows
+            interpreter.set_tensor(index, np.ascontiguousarray(ids, dtype=self._dtype))
+            interpreter.invoke()
+            out = interpreter.get_tensor(self._output_index)
+        except (ValueError, RuntimeError) as exc:
+            # The ids were checked, so a failing kernel means a malformed model (one whose
+            # sidecar was re-signed after it was damaged): say so in one line.
+            raise ArtifactError(f"{self.name} cannot run {self._artifact}: "
+                                f"{' '.join(str(exc).split())}") from None
+        return probabilities(out, rows, self._quant)

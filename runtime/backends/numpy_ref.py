@@ -10,7 +10,6 @@ to ~1e-6. ``threads`` is ignored: numpy's BLAS reads its thread count from the e
 from __future__ import annotations
 
 import io
-import zipfile
 
 import numpy as np
 
@@ -46,10 +45,12 @@ def load_weights(model_bytes: bytes, sidecar: Sidecar) -> dict:
             raise ArtifactError(f"{artifact}: expected an .npz archive of named arrays")
         with npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, ArtifactError):
-            raise
-        raise ArtifactError(f"{artifact} is not a readable .npz ({exc})") from None
+    except ArtifactError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile and numpy's header parser raise many
+        # kinds (BadZipFile, ValueError, EOFError, tokenize.TokenError, SyntaxError, ...)
+        raise ArtifactError(f"{artifact} is not a readable .npz "
+                            f"({type(exc).__name__}: {exc})") from None
 
     missing = [n for n in NAMES if n not in arrays]
     extra = sorted(set(arrays) - set(NAMES))

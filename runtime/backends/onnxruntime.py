@@ -57,8 +57,14 @@ class OnnxRuntimeBackend(Backend):
         if out_dtype is None:
             raise ArtifactError(f"{artifact}: unsupported output type {output.type}")
         self._quant = output_quantization(sidecar.output, out_dtype, None, artifact)
+        self._artifact = artifact
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         feed = {self._input_name: np.ascontiguousarray(ids, dtype=self._dtype)}
-        out = self._session.run([self._output_name], feed)[0]
+        try:
+            out = self._session.run([self._output_name], feed)[0]
+        except Exception as exc:  # onnxruntime's Fail/InvalidArgument/... derive from Exception
+            # The ids were checked, so a failing node means a malformed model.
+            raise ArtifactError(f"onnxruntime cannot run {self._artifact}: "
+                                f"{' '.join(str(exc).split())}") from None
         return probabilities(out, ids.shape[0], self._quant)

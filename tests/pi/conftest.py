@@ -81,7 +81,8 @@ class PiEmulation:
 @pytest.fixture(scope="session")
 def pi_emulation() -> PiEmulation:
     if platform.system() != "Linux" or platform.machine() != "x86_64":
-        _unavailable(f"needs an x86_64 Linux host, this is {platform.system()} {platform.machine()}")
+        _unavailable(f"needs an x86_64 Linux host, this is "
+                     f"{platform.system()} {platform.machine()}")
     missing = [tool for tool in ("apt-get", "dpkg-deb", "bash") if shutil.which(tool) is None]
     if missing:
         _unavailable(f"{', '.join(missing)} not found (needs a Debian/Ubuntu host)")

@@ -1,0 +1,60 @@
+"""`imdb-edge bench`: flags map one to one onto imdb_edge.bench.BenchOptions."""
+from __future__ import annotations
+
+import sys
+
+from imdb_edge.errors import UsageError
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "bench", help="measure artifacts x backends against Keras, side by side, on this machine",
+        description="Measure size, load time, cold start, batch-1 latency (p50/p99), batch "
+        "throughput and peak RSS of every artifact on every installed device backend, and of "
+        "the Keras model (compiled tf.function call and model.predict), in one run, each row "
+        "in processes of its own. Prints a Markdown table on stdout, progress on stderr. "
+        "Exit 0, or 1 when a row could not be measured.")
+    p.add_argument("paths", nargs="+", metavar="ARTIFACT_OR_DIR",
+                   help="X.tflite, X.onnx, X.npz, or a folder of them (with sidecars)")
+    p.add_argument("--keras", metavar="MODEL", help="the .keras model to compare with")
+    p.add_argument("--reviews", type=int, default=1000, metavar="N",
+                   help="batch-1 calls per row (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=64, metavar="N",
+                   help="rows per call for the throughput figure (default: %(default)s)")
+    p.add_argument("--backend", action="append", metavar="NAME",
+                   help="only these backends (repeatable; default: every installed device "
+                   "backend for each artifact's format; tensorflow_lite only if named)")
+    p.add_argument("--threads", action="append", type=int, metavar="N",
+                   help="interpreter threads; repeat to compare (default: the backend's own)")
+    p.add_argument("--python", action="append", metavar="PATH",
+                   help="another interpreter (venv) with imdb-edge installed, for backends "
+                   "this one lacks, e.g. .venv-tflite214/bin/python (repeatable)")
+    p.add_argument("--cold-runs", type=int, default=3, metavar="N",
+                   help="fresh processes per row for the cold start (default: %(default)s)")
+    p.add_argument("--data", help="IMDB source for real test reviews, as for `train` (default: "
+                   "$IMDB_EDGE_DATA, else ../shared/data if present, else seeded random rows)")
+    p.add_argument("--seed", type=int, default=0, help="seed for random rows (default: 0)")
+    p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
+    p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
+    return p
+
+
+def run(args) -> int:
+    from imdb_edge.bench import BenchOptions, bench, to_markdown, write_report
+
+    for name in ("reviews", "batch", "cold_runs"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.threads and any(t < 1 for t in args.threads):
+        raise UsageError("--threads must be at least 1")
+    options = BenchOptions(
+        paths=tuple(args.paths), keras=args.keras, reviews=args.reviews, batch=args.batch,
+        backends=tuple(dict.fromkeys(args.backend)) if args.backend else None,
+        threads=tuple(dict.fromkeys(args.threads)) if args.threads else (None,),
+        pythons=tuple(args.python or ()), cold_runs=args.cold_runs, data=args.data,
+        seed=args.seed)
+    report = bench(options)
+    write_report(report, args.json, args.markdown)
+    sys.stdout.write(to_markdown(report))
+    sys.stdout.flush()
+    return 1 if any(row["errors"] for row in report["rows"]) else 0

@@ -1,0 +1,173 @@
+"""The parity report on disk: report.json (everything), report.md (a table to read in ten
+seconds) and one PNG per artifact (error histogram + artifact-vs-Keras scatter).
+
+Every file is written atomically. Plots use matplotlib's Agg canvas directly (no pyplot, no
+global backend switch) and are skipped, with a note, where matplotlib is not installed.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from imdb_edge.atomic import atomic_write, atomic_write_text
+
+PLOTS = "plots"
+
+
+def write(report, folder, plots: bool = True) -> list:
+    """Write the report files into ``folder``; returns notes for the user (one line each)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = report.summary
+    notes = []
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            notes.append("plots skipped: matplotlib is not installed (pip install matplotlib)")
+            plots = False
+    if plots:
+        (folder / PLOTS).mkdir(exist_ok=True)
+        summary["plots"] = {}
+        for artifact in dict.fromkeys(r["artifact"] for r in summary["results"]):
+            runs = [r for r in summary["results"]
+                    if r["artifact"] == artifact and (artifact, r["backend"]) in report.outputs]
+            if not runs:
+                continue
+            name = f"{PLOTS}/{artifact}.png"
+            plot_artifact(folder / name, artifact, runs, report)
+            summary["plots"][artifact] = name
+    atomic_write_text(folder / "report.json",
+                      json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
+    atomic_write_text(folder / "report.md", markdown(summary))
+    notes.append(f"report: {folder / 'report.md'} ({summary['status']}), {folder / 'report.json'}"
+                 + (f", {len(summary.get('plots', {}))} plots in {folder / PLOTS}"
+                    if summary.get("plots") else ""))
+    return notes
+
+
+def markdown(summary: dict) -> str:
+    """Status first, then one row per artifact x backend, then what broke and why."""
+    ref, rows = summary["reference"], summary["rows"]
+    n = len(summary["results"])
+    head = (f"# Parity: {summary['status']}: {summary['passed']} of {n} artifact x backend "
+            f"runs pass")
+    what = (f"golden file `{ref['golden']['path']}` (made {ref.get('golden_created')})"
+            if ref["kind"] == "golden" else f"Keras model `{ref['model']['path']}`")
+    acc = ref.get("keras_accuracy")
+    lines = [head, "",
+             f"Reference: {what}, model sha256 `{ref['model']['sha256'][:12]}`; "
+             f"{rows['reviews']:,} test reviews + {rows['edge']} edge/random rows"
+             + (f"; Keras accuracy {100 * acc:.2f}%" if acc is not None else "")
+             + f". {summary['seconds']:.0f}s, {summary['jobs']} runs at a time.", "",
+             "| artifact | backend | status | max abs err (tol) | p99 abs | agreement (min) "
+             "| flips | accuracy, delta pts (max) | rows/s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["results"]:
+        m, tol = r.get("metrics"), r.get("tolerance") or {}
+        if m is None:
+            lines.append(f"| {r['artifact']} | {r['backend']} | **{r['status']}** | - | - | - "
+                         "| - | - | - |")
+            continue
+        status = r["status"] if r["status"] == "PASS" else f"**{r['status']}**"
+        accuracy = "-" if m.get("accuracy") is None else \
+            f"{100 * m['accuracy']:.2f}%, {m['accuracy_delta_points']:+.2f} " \
+            f"({_tol(tol.get('max_accuracy_delta'), '±{:g}')})"
+        lines.append(
+            f"| {r['artifact']} | {r['backend']} | {status} "
+            f"| {m['max_abs']:.2e} ({_tol(tol.get('max_abs'), '{:g}')}) | {m['p99_abs']:.2e} "
+            f"| {100 * m['agreement']:.2f}% ({_tol(tol.get('min_agreement'), '{:.1%}')}) "
+            f"| {m['flips']} | {accuracy} | {r.get('rows_per_s', 0):,.0f} |")
+    problems = [r for r in summary["results"] if r["problems"]]
+    if problems:
+        lines += ["", "## What failed", ""]
+        for r in problems:
+            lines.append(f"- **{r['artifact']} / {r['backend']}**: {'; '.join(r['problems'])}")
+            far = (r.get("metrics") or {}).get("flips_farthest") or []
+            if far:
+                lines.append("  - farthest flips: " + ", ".join(
+                    f"{f['input']} (Keras {f['keras']:.3f}, artifact {f['artifact']:.3f})"
+                    for f in far))
+    if summary.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+    skipped = [s for s in summary.get("skipped", []) if not s["reason"].startswith("not selected")]
+    if skipped:
+        lines += ["", "## Not run", ""]
+        by_reason = {}
+        for s in skipped:
+            by_reason.setdefault((s["backend"], s["reason"]), []).append(s["artifact"])
+        for (backend, reason), artifacts in by_reason.items():
+            lines.append(f"- {backend} ({len(artifacts)} artifacts): {reason}")
+    if summary.get("plots"):
+        lines += ["", "## Plots", ""] + [f"- [{a}]({p})" for a, p in summary["plots"].items()]
+    lines += ["", "Tolerances: `imdb_edge/tolerances.py` (the table export validation uses). "
+              "Hashes, versions and every figure: `report.json`.", ""]
+    return "\n".join(lines)
+
+
+def _tol(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def plot_artifact(path: Path, artifact: str, runs: list, report) -> None:
+    """Left: histogram of |artifact - Keras| per backend (log scale, exact zeros in the first
+    bin). Right: artifact vs Keras probability, label flips in red."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ref = report.reference.probs.astype(np.float64)
+    fig = Figure(figsize=(11, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    hist, scatter = fig.subplots(1, 2)
+    floor = 1e-9
+    bins = np.logspace(math.log10(floor), 0, 46)
+    for r, style in zip(runs, ["-", "--", ":", "-."] * len(runs)):
+        err = np.abs(report.outputs[(artifact, r["backend"])].astype(np.float64) - ref)
+        hist.hist(np.clip(err, floor, 1), bins=bins, histtype="step", linewidth=1.5,
+                  linestyle=style, label=f"{r['backend']} ({r['status']}, max {err.max():.1e})")
+    tol = (runs[0].get("tolerance") or {}).get("max_abs")
+    if tol is not None:
+        hist.axvline(tol, color="black", linestyle="--", linewidth=1, label=f"tolerance {tol:g}")
+    hist.set_xscale("log")
+    hist.set_yscale("log")
+    hist.set_xlabel(f"|p artifact - p Keras| (values below {floor:g} in the first bin)")
+    hist.set_ylabel("rows")
+    hist.legend(fontsize=8, loc="upper right")
+    hist.set_title("absolute error")
+
+    got = report.outputs[(artifact, runs[0]["backend"])].astype(np.float64)
+    threshold = report.summary["reference"].get("threshold") or 0.5
+    flipped = (got >= threshold) != (ref >= threshold)
+    scatter.scatter(ref[~flipped], got[~flipped], s=2, alpha=0.35, rasterized=True,
+                    label="same label")
+    if flipped.any():
+        scatter.scatter(ref[flipped], got[flipped], s=12, color="red", rasterized=True,
+                        label=f"flipped ({int(flipped.sum())})")
+    scatter.plot([0, 1], [0, 1], color="black", linewidth=0.8)
+    scatter.axhline(threshold, color="grey", linewidth=0.5)
+    scatter.axvline(threshold, color="grey", linewidth=0.5)
+    scatter.set_xlim(-0.02, 1.02)
+    scatter.set_ylim(-0.02, 1.02)
+    scatter.set_xlabel("Keras probability")
+    scatter.set_ylabel(f"artifact probability ({runs[0]['backend']})")
+    scatter.legend(fontsize=8, loc="upper left")
+    scatter.set_title("artifact vs Keras")
+    status = "PASS" if all(r["status"] == "PASS" for r in runs) else "FAIL"
+    fig.suptitle(f"{artifact}: {status} ({len(ref):,} rows)")
+    fig.tight_layout()
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png")
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: write them as strings rather than break the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
