@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import importlib
 import json
 import os
 import shutil
@@ -176,6 +177,35 @@ def _prepare_out(out: Path) -> None:
         probe.close()
     except OSError as exc:
         raise PermissionError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+    _remove_stale_staging(out)
+
+
+STAGING = ".staging-"
+
+
+def _staging_folder(out: Path) -> Path:
+    """A hidden folder named after this process (.staging-<pid>-xxxx), so that a later export
+    can tell a folder left by a killed export from one a running export still uses."""
+    return Path(tempfile.mkdtemp(dir=out, prefix=f"{STAGING}{os.getpid()}-"))
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Remove staging folders left by an export that was killed (SIGKILL, power loss): those
+    whose process is gone, and those named without a pid (older versions)."""
+    for folder in out.glob(f"{STAGING}*"):
+        pid = folder.name[len(STAGING):].split("-", 1)[0]
+        if folder.is_dir() and not (pid.isdigit() and _process_alive(int(pid))):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
 
 
 def _write_vocabulary(out: Path, data: Optional[str]) -> str:
@@ -230,7 +260,7 @@ def _publish(out: Path, outcome: Outcome, blob: bytes, vocab_sha: str, model_sha
         outcome.problems.append(str(exc))
         return
     sidecar = _sidecar(outcome, blob, ops, runtimes, vocab_sha, model_sha)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    staging = _staging_folder(out)
     try:
         (staging / outcome.artifact).write_bytes(blob)
         shutil.copyfile(out / VOCAB_FILE, staging / VOCAB_FILE)
@@ -285,7 +315,15 @@ def _sidecar(outcome: Outcome, blob: bytes, ops, runtimes, vocab_sha, model_sha)
             tokenizer_rule=text.TOKENIZER_RULE, tokenizer_version=text.TOKENIZER_VERSION,
             vocabulary_file=VOCAB_FILE, vocabulary_sha256=vocab_sha),
         labels=LABELS, threshold=0.5, ops=ops, runtimes=runtimes, tools=_tools(),
-        source_model=dict(sha256=model_sha), parity=None)
+        source_model=dict(sha256=model_sha), parity=None, float_ops=_float_ops(outcome))
+
+
+def _float_ops(outcome: Outcome) -> list:
+    """Ops an int8 artifact keeps in float (selective quantization), for the sidecar."""
+    if outcome.quantization != "int8" or outcome.format == "numpy":
+        return []
+    module = importlib.import_module(f"imdb_edge.export.{outcome.format}")
+    return list(module.INT8_FLOAT_OPS)
 
 
 def _io_specs(fmt: str, blob: bytes):

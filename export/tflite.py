@@ -10,6 +10,13 @@ from imdb_edge.export.graph import INPUT_NAME, inference_function, weights_of
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 
+# Ops the int8 model keeps in float. The attention weights are a softmax over 200 steps
+# (about 1/200 each), which int8's fixed softmax output scale of 1/256 rounds to 0, 1 or 2
+# steps; measured on the reference model, label agreement with Keras went from 97.9 % to
+# 98.9 % with SOFTMAX and MUL (the products that consume it) in float. Weights, gathers and
+# every matrix product stay int8, so the file stays at about 27 % of float32.
+INT8_FLOAT_OPS = ("SOFTMAX", "MUL")
+
 
 def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
                    calibration: np.ndarray | None = None, int8_io: bool = False) -> bytes:
@@ -55,7 +62,22 @@ def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
                 tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         if quantize in ("int8", "int16x8"):
             converter.representative_dataset = _representative(calibration, batch)
+        if quantize == "int8":
+            return _selective_int8(converter, calibration, batch)
         return bytes(converter.convert())
+
+
+def _selective_int8(converter, calibration, batch) -> bytes:
+    """Full-integer int8 except INT8_FLOAT_OPS, via TFLite's selective quantization."""
+    import tensorflow as tf
+
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=_representative(calibration, batch),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=list(INT8_FLOAT_OPS)))
+    return bytes(debugger.get_nondebug_quantized_model())
 
 
 def _representative(calibration: np.ndarray, batch: int | None):

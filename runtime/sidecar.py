@@ -66,6 +66,7 @@ class Sidecar:
     tools: dict = dataclasses.field(default_factory=dict)     # package -> version
     source_model: dict = dataclasses.field(default_factory=dict)
     parity: Optional[dict] = None                             # figures measured at export
+    float_ops: list = dataclasses.field(default_factory=list)  # ops a quantized model keeps in float
     folder: Path = dataclasses.field(default=Path("."), compare=False)
 
     @property
