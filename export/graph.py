@@ -6,11 +6,13 @@ converter rejects. Here the recurrence is a plain ``tf.while_loop`` over (h, c) 
 holds only GATHER, FULLY_CONNECTED, ADD, MUL, LOGISTIC, SOFTMAX, SPLIT and slicing: builtin
 ops in TFLite and standard ops in ONNX, with the weights stored once.
 
-One detail is deliberate: the token ids travel through the loop as a loop variable that is
-rotated by one position each step (the body reads column 0), instead of being captured.
-A captured tensor becomes a pass-through loop variable, and TFLite's WHILE kernel frees
-pass-through outputs, which crashes the int8 calibrator when it reads them (TensorFlow
-issue #75140, TF >= 2.14). Rotating 200 int32 ids per step costs next to nothing.
+For a graph that TFLite's int8 calibrator will run (``rotate_ids``), the token ids travel
+through the loop rotated by one position each step (the body reads column 0). Read in
+place, they would be a pass-through loop variable, and TFLite's WHILE kernel frees
+pass-through outputs, which crashes the calibrator when it logs them (TensorFlow issue
+#75140, TF >= 2.14). Everywhere else the body reads ``ids[:, t]``: rotating costs an extra
+slice and concatenation per step, measured at 1.6x the batch-1 latency of the dynamic-int8
+model (benchmarks/while_loop_variants.py).
 """
 from __future__ import annotations
 
@@ -53,13 +55,15 @@ def weights_of(model) -> Weights:
     return Weights(embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias)
 
 
-def inference_function(weights: Weights, batch: int | None, *, unroll: bool = False):
+def inference_function(weights: Weights, batch: int | None, *, unroll: bool = False,
+                       rotate_ids: bool = False):
     """A ``tf.function`` ids (batch, 200) int32 -> {"probability": (batch, 1) float32}.
 
     ``batch`` fixes the batch dimension (TFLite needs static shapes); None leaves it dynamic.
     ``unroll`` repeats the step 200 times instead of looping: a larger graph (about 2,400
     ops), needed where a quantizer cannot see inside a WHILE body (TFLite's int16x8
     calibrator records no ranges for the loop's condition inputs and refuses).
+    ``rotate_ids`` is for loops the TFLite int8 calibrator runs (see the module doc).
     """
     import tensorflow as tf
 
@@ -72,12 +76,14 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
         raise ValueError(f"LSTM units ({units}) must equal the sequence length ({MAX_LEN})")
 
     def step(t, ids, h, c):
-        x = tf.gather(embedding, ids[:, 0])                          # (B, E) this step's token
+        token = ids[:, 0] if rotate_ids else ids[:, t]
+        x = tf.gather(embedding, token)                              # (B, E) this step's token
         z = tf.matmul(x, kernel) + bias + tf.matmul(h, recurrent)   # (B, 4U), gates i f c o
         i, f, g, o = tf.split(z, 4, axis=1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
         h = tf.sigmoid(o) * tf.nn.softmax(c)
-        ids = tf.concat([ids[:, 1:], ids[:, :1]], axis=1)           # next token to column 0
+        if rotate_ids:
+            ids = tf.concat([ids[:, 1:], ids[:, :1]], axis=1)       # next token to column 0
         return t + 1, ids, h, c
 
     @tf.function(input_signature=[tf.TensorSpec([batch, MAX_LEN], tf.int32, name=INPUT_NAME)])

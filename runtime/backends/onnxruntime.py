@@ -35,9 +35,10 @@ class OnnxRuntimeBackend(Backend):
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings on the user's terminal
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        # One thread unless asked: this model's per-step matrices are too small to split,
+        # and thread hand-offs made batch-1 2.4x slower on 2 cores (docs/bench.md).
+        options.intra_op_num_threads = threads or 1
+        options.inter_op_num_threads = 1
         try:
             # The verified bytes, not the path: the file is never opened again.
             self._session = ort.InferenceSession(model_bytes, sess_options=options,
