@@ -33,6 +33,8 @@ def add_parser(sub):
                    help="fresh processes per row for the cold start (default: %(default)s)")
     p.add_argument("--data", help="IMDB source for real test reviews, as for `train` (default: "
                    "$IMDB_EDGE_DATA, else ../shared/data if present, else seeded random rows)")
+    p.add_argument("--random-inputs", action="store_true",
+                   help="score seeded random rows shaped like reviews, even if data is found")
     p.add_argument("--seed", type=int, default=0, help="seed for random rows (default: 0)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
@@ -52,7 +54,7 @@ def run(args) -> int:
         backends=tuple(dict.fromkeys(args.backend)) if args.backend else None,
         threads=tuple(dict.fromkeys(args.threads)) if args.threads else (None,),
         pythons=tuple(args.python or ()), cold_runs=args.cold_runs, data=args.data,
-        seed=args.seed)
+        random_inputs=args.random_inputs, seed=args.seed)
     report = bench(options)
     write_report(report, args.json, args.markdown)
     sys.stdout.write(to_markdown(report))

@@ -1,0 +1,208 @@
+"""Where the batch-1 time of the TFLite artifact goes: variants of the exported graph, timed
+side by side on LiteRT. Evidence for export/graph.py, not a change to it.
+
+    python benchmarks/while_loop_variants.py --model MODEL.keras [--calls 1000] [--data PATH]
+                                             [--quantize dynamic] [--json PATH]
+
+Each variant is built from the same weights, converted as export/tflite.py converts
+(builtin ops, batch 1; ``dynamic``: per-tensor dynamic-range int8 weights, ``float32``: no
+optimisation), loaded in one LiteRT interpreter each (1 thread, XNNPACK on, the runtime's
+defaults) and called in turns, one test review per turn, so every variant sees the same
+machine load. Prints a Markdown table: p50 / p10 / p99 per call, per loop step, and the
+largest difference from the exported graph's output.
+
+* export             - ``export.graph.inference_function``: what ``imdb-edge export`` ships.
+* ids_by_index       - the same step, but the token is read as ``ids[:, t]`` from the
+                       captured ids instead of rotating the ids loop variable by one position
+                       per step (two STRIDED_SLICEs and a CONCATENATION fewer per step).
+* input_precomputed  - ``ids_by_index`` plus the input projection x @ kernel + bias done
+                       for all 200 steps before the loop (one GATHER and FC fewer per step).
+* empty_loop         - a WHILE of 200 iterations whose body adds 1: the loop's own cost.
+* recurrent_fc_only  - a WHILE whose body is the recurrent FULLY_CONNECTED alone: the cost
+                       of the one big matrix product per step.
+* unrolled           - ``inference_function(unroll=True)``: 200 copies of the step, no WHILE.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
+VARIANTS = ("export", "ids_by_index", "input_precomputed", "empty_loop", "recurrent_fc_only",
+            "unrolled")
+
+
+def build(kind: str, weights, batch: int = 1):
+    """A tf.function ids (batch, 200) -> {"probability": (batch, 1)} for one variant."""
+    import tensorflow as tf
+
+    from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME, inference_function
+
+    if kind in ("export", "unrolled"):
+        return inference_function(weights, batch, unroll=kind == "unrolled")
+    emb, kernel, rec, bias, dk, db = (tf.Variable(a, trainable=False, name=name)
+                                      for name, a in weights.as_arrays().items())
+    steps, units = 200, weights.recurrent_kernel.shape[0]
+    spec = [tf.TensorSpec([batch, steps], tf.int32, name=INPUT_NAME)]
+
+    def gates(z, h, c):
+        i, f, g, o = tf.split(z, 4, axis=1)
+        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
+        return tf.sigmoid(o) * tf.nn.softmax(c), c
+
+    def head(e, h):
+        pooled = tf.reduce_sum(e * tf.expand_dims(h, -1), axis=1)
+        return {OUTPUT_NAME: tf.sigmoid(tf.matmul(pooled, dk) + db)}
+
+    @tf.function(input_signature=spec)
+    def infer(ids):
+        zeros = tf.zeros([batch, units])
+        e = tf.gather(emb, ids)                                            # (B, T, E)
+        if kind == "empty_loop":
+            _, h = tf.while_loop(lambda t, h: t < steps, lambda t, h: (t + 1, h + 1.0),
+                                 (tf.constant(0), zeros))
+            return {OUTPUT_NAME: tf.reduce_sum(h, axis=1, keepdims=True)}
+        if kind == "recurrent_fc_only":
+            h0 = zeros + tf.cast(ids[:, :1], tf.float32) * 0.0             # depends on input
+            _, h = tf.while_loop(lambda t, h: t < steps,
+                                 lambda t, h: (t + 1, tf.matmul(h, rec)[:, :units]),
+                                 (tf.constant(0), h0))
+            return {OUTPUT_NAME: tf.reduce_sum(h, axis=1, keepdims=True)}
+        if kind == "input_precomputed":
+            xz = tf.reshape(tf.matmul(tf.reshape(e, [-1, e.shape[-1]]), kernel) + bias,
+                            [batch, steps, 4 * units])
+
+            def step(t, h, c):
+                h, c = gates(tf.gather(xz, t, axis=1) + tf.matmul(h, rec), h, c)
+                return t + 1, h, c
+        else:  # ids_by_index
+            def step(t, h, c):
+                x = tf.gather(emb, tf.gather(ids, t, axis=1))
+                h, c = gates(tf.matmul(x, kernel) + bias + tf.matmul(h, rec), h, c)
+                return t + 1, h, c
+        _, h, _ = tf.while_loop(lambda t, *_: t < steps, step, (tf.constant(0), zeros, zeros))
+        return head(e, h)
+
+    infer.weights = (emb, kernel, rec, bias, dk, db)
+    return infer
+
+
+def convert(fn, quantize: str) -> bytes:
+    """As export/tflite.py converts float32 and dynamic (the two modes that need no
+    calibration)."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="imdb-edge-variant-") as tmp:
+        module = tf.Module()
+        module.infer = fn
+        module.weights = list(fn.weights)
+        tf.saved_model.save(module, tmp, signatures={"serving_default": fn.get_concrete_function()})
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        return bytes(converter.convert())
+
+
+def time_side_by_side(models: dict, ids, log) -> dict:
+    """One LiteRT interpreter per variant (1 thread), called in turns on each review."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    calls = {}
+    for name, content in models.items():
+        interpreter = Interpreter(model_content=content, num_threads=1)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]["index"]
+        out = interpreter.get_output_details()[0]["index"]
+
+        def call(row, interpreter=interpreter, inp=inp, out=out):
+            interpreter.set_tensor(inp, row)
+            interpreter.invoke()
+            return float(interpreter.get_tensor(out)[0, 0])
+
+        calls[name] = call
+    names = list(calls)
+    times = {n: [] for n in names}
+    outputs = {n: [] for n in names}
+    for call in calls.values():  # warm-up
+        for row in ids[:20]:
+            call(row[None])
+    for k, row in enumerate(ids):
+        row = row[None]
+        for name in names[k % len(names):] + names[:k % len(names)]:  # rotate who goes first
+            start = time.perf_counter_ns()
+            outputs[name].append(calls[name](row))
+            times[name].append(time.perf_counter_ns() - start)
+        if k % 200 == 199:
+            log(f"{k + 1}/{len(ids)} calls per variant")
+    reference = np.asarray(outputs["export"])
+    results = {}
+    for name in names:
+        ms = np.asarray(times[name]) / 1e6
+        results[name] = {"bytes": len(models[name]),
+                         "p50_ms": float(np.percentile(ms, 50)),
+                         "p10_ms": float(np.percentile(ms, 10)),
+                         "p99_ms": float(np.percentile(ms, 99)),
+                         "max_abs_diff_vs_export": float(np.abs(np.asarray(outputs[name]) -
+                                                                reference).max())}
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True, help="trained .keras model")
+    p.add_argument("--calls", type=int, default=1000, help="calls per variant (default 1000)")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="IMDB source for test reviews")
+    p.add_argument("--quantize", choices=("dynamic", "float32"), default="dynamic")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--json", help="also write the figures as JSON")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from imdb_edge.export.graph import weights_of
+    from imdb_edge.train import data as data_lib
+
+    def log(message):
+        print(f"variants: {message}", file=sys.stderr, flush=True)
+
+    weights = weights_of(keras.models.load_model(args.model, compile=False, safe_mode=True))
+    variants = ["export"] + [v for v in args.variants if v != "export"]
+    models = {}
+    for kind in variants:
+        log(f"converting {kind} ({args.quantize})")
+        models[kind] = convert(build(kind, weights), args.quantize)
+    ids = data_lib.load(args.data).x_test[:args.calls].astype(np.int32)
+    results = time_side_by_side(models, ids, log)
+
+    base = results["export"]["p50_ms"]
+    print(f"| variant ({args.quantize}, batch 1, LiteRT, 1 thread) | size | p50 ms | p10 ms | "
+          "p99 ms | per step us | vs export | max abs diff vs export |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        print(f"| {name} | {r['bytes'] / 1024:,.0f} KB | {r['p50_ms']:.3f} | {r['p10_ms']:.3f} | "
+              f"{r['p99_ms']:.3f} | {r['p50_ms'] / 200 * 1e3:.2f} | {base / r['p50_ms']:.2f}x | "
+              f"{r['max_abs_diff_vs_export']:.1e} |")
+    print(f"\nLoad average at the end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())} "
+          f"({os.cpu_count()} logical cores).")
+    if {"empty_loop", "recurrent_fc_only"} & set(results):
+        print("The diff of empty_loop and recurrent_fc_only is meaningless: they compute "
+              "something else.")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"quantize": args.quantize, "calls": args.calls,
+                                               "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
