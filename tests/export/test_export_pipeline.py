@@ -53,15 +53,22 @@ def workspace(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(workspace):
+    """Float kinds exported with validation (their tolerances are tight enough for any model);
+    quantized kinds without, because the tolerance table is written for the trained
+    reference model, where tests/parity applies it; here they are checked by value below."""
     root, model = workspace
     out = root / "artifacts"
-    options = ExportOptions(model=str(root / "small.keras"), out=str(out), data=str(root / "data.npz"),
-                            formats=("tflite", "numpy"), batches=(1,), calibration=64, validate=100)
-    outcomes = pipeline.export(options, log=lambda _: None)
-    onnx_options = ExportOptions(model=str(root / "small.keras"), out=str(out),
-                                 data=str(root / "data.npz"), formats=("onnx",),
-                                 modes=("float32", "dynamic"), calibration=64, validate=100)
-    outcomes += pipeline.export(onnx_options, log=lambda _: None)
+    common = dict(model=str(root / "small.keras"), out=str(out), data=str(root / "data.npz"),
+                  batches=(1,), calibration=64)
+    # ONNX float16 (unrolled, minutes to convert) is exported from the reference model in
+    # tests/parity instead.
+    runs = [dict(formats=("tflite", "numpy"), modes=("float32", "float16"), validate=100),
+            dict(formats=("onnx",), modes=("float32",), validate=100),
+            dict(formats=("tflite",), modes=("dynamic", "int8", "int16x8"), validate=0),
+            dict(formats=("onnx",), modes=("dynamic",), validate=0)]
+    outcomes = []
+    for run in runs:
+        outcomes += pipeline.export(ExportOptions(**common, **run), log=lambda _: None)
     return out, {o.artifact: o for o in outcomes}, model, root
 
 
@@ -71,9 +78,9 @@ def test_every_planned_artifact_is_reported(exported):
         "imdb-float32-b1.tflite", "imdb-float16-b1.tflite", "imdb-dynamic-b1.tflite",
         "imdb-int8-b1.tflite", "imdb-int16x8-b1.tflite", "imdb-float32.npz",
         "imdb-float32.onnx", "imdb-dynamic.onnx"}
-    for name in ("imdb-float32-b1.tflite", "imdb-float16-b1.tflite", "imdb-float32.npz",
-                 "imdb-float32.onnx"):
-        assert outcomes[name].status == "PASS", (name, outcomes[name].problems)
+    for name, outcome in outcomes.items():
+        expected = "UNVALIDATED" if outcome.quantization in ("dynamic", "int8", "int16x8") else "PASS"
+        assert outcome.status == expected, (name, outcome.problems)
 
 
 @pytest.mark.parametrize("name", ["imdb-float32-b1.tflite", "imdb-float16-b1.tflite",
@@ -122,7 +129,9 @@ def test_sidecar_holds_what_a_device_needs(exported):
     assert side.labels == ["negative", "positive"] and side.threshold == 0.5
     assert side.runtimes["litert"] == "ok" and side.runtimes["tflite-runtime-2.14"] == "ok"
     assert {o["name"] for o in side.ops} >= {"WHILE", "FULLY_CONNECTED", "SOFTMAX", "GATHER"}
-    assert side.parity["rows"] > 100 and "max_abs" in side.parity and "agreement" in side.parity
+    assert side.float_ops == ["SOFTMAX", "MUL"]
+    measured = load_sidecar(out / "imdb-float32-b1.tflite").parity
+    assert measured["rows"] > 100 and measured["max_abs"] <= 1e-5 and measured["agreement"] == 1.0
     assert tf.__version__ in (side.tools.get("tensorflow"), side.tools.get("tensorflow-cpu"))
     vocab = (out / "vocab.txt").read_text().split("\n")[:len(WORDS)]
     assert vocab == WORDS
