@@ -134,7 +134,12 @@ def load(path: str | os.PathLike, *, backend: Optional[str] = None,
     vocabulary = load_vocabulary(sidecar)
     if not vocabulary:
         raise ArtifactError(f"vocabulary {sidecar.vocabulary_path} is empty")
-    return Model(sidecar, backend_class(model_bytes, sidecar, threads), vocabulary)
+    try:
+        instance = backend_class(model_bytes, sidecar, threads)
+    except UnicodeDecodeError as exc:  # a tensor name or dimension name in the model
+        raise ArtifactError(f"{sidecar.artifact}: the model holds a name that is not UTF-8 "
+                            f"({exc}); the file is corrupt") from None
+    return Model(sidecar, instance, vocabulary)
 
 
 def artifact_path(path: str | os.PathLike) -> Path:
@@ -158,6 +163,10 @@ def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ArtifactError(f"{where}: preprocessing {field} must be a positive integer, "
                                 f"got {value!r}")
+    size = sidecar.size_bytes
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ArtifactError(f"{where}: size_bytes must be the artifact's size in bytes, "
+                            f"got {size!r}")
     if sidecar.batch is not None and (isinstance(sidecar.batch, bool) or
                                       not isinstance(sidecar.batch, int) or sidecar.batch < 1):
         raise ArtifactError(f"{where}: batch must be a positive integer or null, "

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import struct
@@ -176,7 +177,8 @@ def worker(artifact: Path, mode: str, seed: int, indices: list, log_path: Path,
     """Load each mutant in this process and append one JSON line per step to log_path.
 
     Lines: {"ready"} once imports are done; per mutant {"i", "event": "start"},
-    {"i", "event": "parse"} just before the bytes go to the backend's parser, and
+    {"i", "event": "parse"} just before the bytes go to the backend's parser,
+    {"i", "event": "run"} once it loaded, before the probe rows are scored, and
     {"i", "event": "end", "outcome", "stage", "error"}. Written unbuffered, so the parent
     knows how far a child got when it dies."""
     _limit_memory(memory_gib)
@@ -206,7 +208,7 @@ def worker(artifact: Path, mode: str, seed: int, indices: list, log_path: Path,
     original = artifact.read_bytes()
     sidecar = json.loads(Path(f"{artifact}.json").read_text(encoding="utf-8"))
     mutator = Mutator(original, seed)
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    folder = Path(tempfile.mkdtemp(prefix="mutants-", dir=log_path.parent))  # parent cleans up
     try:
         vocabulary = sidecar["preprocessing"]["vocabulary_file"]
         shutil.copyfile(artifact.parent / vocabulary, folder / vocabulary)
@@ -234,6 +236,7 @@ def worker(artifact: Path, mode: str, seed: int, indices: list, log_path: Path,
             except Exception as exc:  # noqa: BLE001 - every other exception is a finding
                 outcome, stage, error = ERROR, "load", f"{type(exc).__name__}: {exc}"
             else:
+                note(i=i, event="run")
                 try:
                     probs = model.predict_ids(PROBE)
                     if not all(0.0 <= float(p) <= 1.0 for p in probs):
@@ -284,6 +287,11 @@ class Settings:
     jobs: int = 1              # children at once
 
 
+def worker_command() -> list:
+    """How a child is started (the tests replace it to plant a crash and a hang)."""
+    return [sys.executable, str(Path(__file__).resolve())]
+
+
 def run_children(artifact: Path, mode: str, seed: int, indices: list,
                  settings: Settings) -> tuple:
     """One child over ``indices``. Returns (results by index, how it ended: "ok", "crashed"
@@ -291,7 +299,7 @@ def run_children(artifact: Path, mode: str, seed: int, indices: list,
     with tempfile.TemporaryDirectory(prefix="fuzz-log-") as tmp:
         log_path, err_path = Path(tmp) / "log.jsonl", Path(tmp) / "stderr.txt"
         log_path.touch()
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(artifact),
+        command = worker_command() + ["--worker", str(artifact),
                    "--mode", mode, "--seed", str(seed), "--log", str(log_path),
                    "--memory-gib", str(settings.memory_gib),
                    "--only", ",".join(map(str, indices))]
@@ -322,17 +330,18 @@ def run_children(artifact: Path, mode: str, seed: int, indices: list,
                     proc.wait()
                     ended = "hung"
         events = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-        stderr_tail = err_path.read_bytes()[-2000:].decode("utf-8", "replace")
-    results, started = {}, {}
+        stderr_tail = err_path.read_bytes()[-8000:].decode("utf-8", "replace")
+    results, started, stages = {}, {}, {}
     for event in events:
+        if event.get("event") in ("parse", "run"):
+            stages[event["i"]] = "parser" if event["event"] == "parse" else "run"
         if event.get("event") == "start":
             started[event["i"]] = event["kind"]
         elif event.get("event") == "end":
             results[event["i"]] = Result(event["i"], event["kind"], event["outcome"],
                                          event.get("stage"), bool(event.get("reached")),
                                          event.get("error"))
-    reached = {e["i"] for e in events if e.get("event") == "parse"}
-    return results, ended, started, reached, stderr_tail
+    return results, ended, started, stages, stderr_tail
 
 
 def _status_name(status: int) -> str:
@@ -344,15 +353,27 @@ def _status_name(status: int) -> str:
         return f"signal {-status}"
 
 
+def crash_summary(stderr: str) -> Optional[str]:
+    """'Fatal Python error: Segmentation fault in interpreter.py:575 allocate_tensors' from
+    a faulthandler dump (the children run with PYTHONFAULTHANDLER=1), else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = next((line for line in lines if line.startswith("Fatal Python error")), None)
+    if fatal is None:
+        return lines[-1][:300] if lines else None
+    frame = next((line for line in lines[lines.index(fatal):] if line.startswith("File ")), "")
+    where = re.match(r'File "(?:.*/)?([^/"]+/[^/"]+)", line (\d+) in (\S+)', frame)
+    return f"{fatal} in {where[1]}:{where[2]} {where[3]}" if where else fatal
+
+
 def fuzz_batch(artifact: Path, mode: str, seed: int, indices: list, settings: Settings):
     """Results for ``indices``: one child for all; if it crashes or hangs, one child each."""
-    results, ended, started, reached, tail = run_children(artifact, mode, seed, indices, settings)
+    results, ended, started, _, tail = run_children(artifact, mode, seed, indices, settings)
     if ended == "ok" and len(results) == len(indices):
         return [results[i] for i in indices], []
     notes = [f"batch {indices[0]}..{indices[-1]} {ended}; re-run one by one"]
     out = []
     for i in indices:
-        alone, ended_alone, started_alone, reached_alone, tail = run_children(
+        alone, ended_alone, started_alone, stages, tail = run_children(
             artifact, mode, seed, [i], settings)
         if i in alone and ended_alone == "ok":
             out.append(alone[i])
@@ -360,12 +381,16 @@ def fuzz_batch(artifact: Path, mode: str, seed: int, indices: list, settings: Se
         kind = started_alone.get(i) or started.get(i, "?")
         outcome = HUNG if ended_alone == "hung" else CRASHED
         signame = ended_alone.split(":", 1)[1] if ended_alone.startswith("crashed:") else None
-        out.append(Result(i, kind, outcome, "parser" if i in reached_alone else "load",
-                          i in reached_alone, tail.strip().splitlines()[-1][:300]
-                          if tail.strip() else None, signame))
+        # stage: "load" (before any parser), "parser" (building the interpreter or
+        # session) or "run" (the model loaded; scoring the probe rows)
+        out.append(Result(i, kind, outcome, stages.get(i, "load"), i in stages,
+                          crash_summary(tail), signame))
     if not any(r.outcome in (CRASHED, HUNG) for r in out):
-        notes.append(f"batch {indices[0]}..{indices[-1]} {ended} but no mutant did alone "
-                     f"(stderr: {tail.strip()[-300:]!r})")
+        # Loading earlier mutants in the same process set it up (a heap corrupted without a
+        # crash at the time), or the failure depends on memory layout.
+        at = [i for i in indices if i in started and i not in results]
+        notes.append(f"batch {indices[0]}..{indices[-1]} {ended} "
+                     f"{'at #' + str(at[0]) + ' ' if at else ''}but no mutant did alone")
     return out, notes
 
 
@@ -417,7 +442,16 @@ def summarize(results: list) -> dict:
                      if r.outcome in (ERROR, CRASHED, HUNG) or r.error and r.outcome == ACCEPTED],
         "error_types": dict(Counter((r.error or "").split(":")[0] for r in tried
                                     if r.outcome == ERROR)),
+        "refusals": dict(Counter(refusal_reason(r.error) for r in tried
+                                 if r.outcome == REFUSED).most_common(12)),
     }
+
+
+def refusal_reason(message: Optional[str]) -> str:
+    """A refusal message with paths, names and numbers blanked, to count refusals by kind."""
+    text = re.sub(r"\S*/\S+|\S+\.(tflite|onnx|npz)(\.json)?\b:?", "<file>", message or "")
+    text = re.sub(r"0x[0-9a-f]+|\b[0-9a-f]{12}\.\.\.|-?\d+(\.\d+)?", "N", text)
+    return " ".join(text.split())[:90]
 
 
 def format_table(reports: list) -> str:
@@ -487,7 +521,8 @@ def main(argv=None) -> int:
     for r in reports:
         for f in r["findings"]:
             print(f"- {r['artifact']} [{r['mode']}] #{f['index']} {f['kind']}: {f['outcome']}"
-                  f"{' (' + f['signal'] + ')' if f['signal'] else ''}: {f['error']}")
+                  f"{' (' + f['signal'] + ')' if f['signal'] else ''} at {f['stage']}: "
+                  f"{f['error']}")
     if args.report:
         args.report.write_text(json.dumps(dict(seed=args.seed, n=args.n, reports=reports),
                                           indent=2) + "\n")

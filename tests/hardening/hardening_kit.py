@@ -124,9 +124,9 @@ def random_reviews(n: int, seed: int = 0, words: int = 60) -> list:
     return out
 
 
-def edit_sidecar(artifact: Path, **changes) -> None:
+def edit_sidecar(target: Path, **changes) -> None:
     """Change top-level fields, or preprocessing ones as preprocessing__field."""
-    path = Path(f"{artifact}.json")
+    path = Path(f"{target}.json")
     raw = json.loads(path.read_text())
     for key, value in changes.items():
         if "__" in key:
@@ -155,10 +155,14 @@ def one_error_line(err: str, pattern: str) -> None:
     assert re.search(pattern, lines[0]), lines[0]
 
 
-def rss_mb() -> float:
-    """Resident set size of this process now, in MB (Linux)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set size now (VmRSS) or at its peak (VmHWM), in MB (Linux).
+
+    VmHWM belongs to the process's own address space; getrusage's ru_maxrss does not: Linux
+    carries it over from the parent across fork and exec, so a child of a 300 MB pytest
+    process starts with a 300 MB "peak"."""
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")

@@ -64,11 +64,9 @@ class Recorder:
 
 @pytest.fixture(scope="module", params=BACKENDS, ids=[f"{b}-{n}" for n, b in BACKENDS])
 def loaded(request, models):
-    from imdb_edge.runtime import load
+    from imdb_edge.runtime import available_backends, load
 
     name, backend = request.param
-    from imdb_edge.runtime import available_backends
-
     if not (models / name).exists() or backend not in available_backends():
         pytest.skip(f"{name} or backend {backend} is not available")
     return load(models / name, backend=backend, threads=1)
