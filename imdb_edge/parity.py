@@ -140,19 +140,33 @@ def keras_reference(model: Optional[str] = None, data: Optional[str] = None,
         probs.append(keras_model.predict(ids[start:start + 5 * KERAS_BATCH],
                                          batch_size=KERAS_BATCH, verbose=0)[:, 0])
         _progress(log, "keras", start + len(probs[-1]), len(ids), started)
-    probs = np.concatenate(probs).astype(np.float32)
+    probs = np.concatenate(probs)
     seconds = time.perf_counter() - started
     log(f"keras: {len(ids)} rows in {seconds:.1f}s ({len(ids) / seconds:.0f} rows/s)")
-    labels = labels.astype(np.int8)
+    return build_reference(ids, probs, labels, edge_rows=names,
+                           model=dict(path=str(model_path), sha256=model_sha), data=data_meta,
+                           seed=seed, random_rows=random_rows, keras_seconds=round(seconds, 2))
+
+
+def build_reference(ids, probs, labels, *, edge_rows: list, model: dict, data: dict,
+                    **extra) -> Reference:
+    """A Reference from rows (reviews first, then ``edge_rows``), the reference model's
+    probabilities and the reviews' labels, with the metadata a golden file keeps:
+    checksums of the three arrays, preprocessing, threshold, tolerance table, versions."""
+    ids = np.asarray(ids, np.int32)
+    probs = np.asarray(probs, np.float32).reshape(-1)
+    labels = np.asarray(labels).astype(np.int8).reshape(-1)
+    if probs.shape != (len(ids),) or len(edge_rows) != len(ids) - labels.size:
+        raise ValueError(f"{len(ids)} rows, {probs.size} probabilities, {labels.size} labels and "
+                         f"{len(edge_rows)} edge rows do not fit together")
     meta = dict(
-        kind=GOLDEN_KIND, schema_version=GOLDEN_SCHEMA, created=_now(),
-        model=dict(path=str(model_path), sha256=model_sha), data=data_meta,
-        reviews=int(labels.size), edge_rows=names, random_rows=random_rows, seed=seed,
+        kind=GOLDEN_KIND, schema_version=GOLDEN_SCHEMA, created=_now(), model=dict(model),
+        data=dict(data), reviews=int(labels.size), edge_rows=list(edge_rows),
         threshold=THRESHOLD, preprocessing=_our_preprocessing(),
         keras_accuracy=_accuracy(probs[:labels.size], labels),
-        keras_seconds=round(seconds, 2), tolerances=_tolerance_table(), tools=versions(),
+        tolerances=_tolerance_table(), tools=versions(),
         inputs_sha256=_array_sha(ids), keras_sha256=_array_sha(probs),
-        labels_sha256=_array_sha(labels))
+        labels_sha256=_array_sha(labels), **extra)
     return Reference(ids, probs, labels, meta)
 
 
@@ -184,6 +198,7 @@ def make_golden(path: str, *, model: Optional[str] = None, data: Optional[str] =
                 log: Callable[[str], None] = _stderr) -> Reference:
     """Write a golden file (host, with Keras) for ``run(..., golden=path)`` on a device."""
     _check_writable_file(path)
+    _check_model(model)
     reference = keras_reference(model, data, limit, random_rows, seed, log)
     save_golden(reference, path)
     log(f"golden: {path} ({reference.reviews} reviews + {len(reference.edge_names)} edge rows)")
@@ -305,7 +320,7 @@ def _folder_artifacts(folder: Path) -> list:
 
 def _backends_for(fmt: str, options: ParityOptions) -> tuple:
     """(installed backends to run, [(backend, reason)] for those that will not run)."""
-    run, skipped = [], []
+    chosen, skipped = [], []
     for info in BACKENDS:
         if info.format != fmt:
             continue
@@ -320,8 +335,8 @@ def _backends_for(fmt: str, options: ParityOptions) -> tuple:
         elif options.golden and info.name in TENSORFLOW_BACKENDS:
             skipped.append((info.name, "imports TensorFlow, which a golden replay never does"))
         else:
-            run.append(info.name)
-    return run, skipped
+            chosen.append(info.name)
+    return chosen, skipped
 
 
 # ----------------------------------------------------------------------------- running
@@ -345,8 +360,11 @@ def run(options: ParityOptions, log: Callable[[str], None] = _stderr) -> Report:
             raise UsageError(f"no backend can run {path.name} here ({reasons})")
         runs.extend((path, b) for b in names)
     if not runs:
+        reasons = dict.fromkeys(f"{s['backend']}: {s['reason']}" for s in skipped
+                                if not s["reason"].startswith("not selected"))
+        why = f" ({'; '.join(reasons)})" if reasons else ""
         raise UsageError(f"none of the backends {', '.join(options.backends or ())} runs "
-                         "any of the artifacts given")
+                         f"any of the artifacts given{why}")
     if options.report:
         _check_writable_folder(options.report)
 
@@ -403,9 +421,21 @@ def _check_options(options: ParityOptions) -> None:
         if unknown:
             raise UsageError(f"unknown backend {', '.join(unknown)}; choose from "
                              f"{', '.join(sorted(known))}")
+    if not options.golden:
+        _check_model(options.model)
     if options.golden and not Path(options.golden).is_file():
         raise UsageError(f"golden file {options.golden} not found; make one on the host with "
                          "`imdb-edge parity --make-golden FILE`")
+
+
+def _check_model(model: Optional[str]) -> None:
+    """Refuse a missing reference model before TensorFlow is imported (seconds)."""
+    from imdb_edge.export.pipeline import DEFAULT_MODEL
+
+    path = Path(model) if model else DEFAULT_MODEL
+    if not path.is_file():
+        raise UsageError(f"model {path} not found; pass --model, or --golden to replay a "
+                         "golden file without Keras")
 
 
 def _describe(path: Path):
@@ -439,7 +469,9 @@ def _run_all(runs, reference, jobs, threads, log):
         if probs is not None:
             outputs[(path.name, backend)] = probs
 
-    shared = [i for i, (_, b) in enumerate(runs) if b not in RUN_ALONE]
+    # Longest first, so the workers finish together rather than one idling at the end.
+    shared = sorted((i for i, (_, b) in enumerate(runs) if b not in RUN_ALONE),
+                    key=lambda i: -_expected_cost(runs[i][0]))
     alone = [i for i, (_, b) in enumerate(runs) if b in RUN_ALONE]
     if jobs > 1 and len(shared) > 1:
         with concurrent.futures.ThreadPoolExecutor(jobs, thread_name_prefix="parity") as pool:
@@ -453,13 +485,23 @@ def _run_all(runs, reference, jobs, threads, log):
     return results, outputs
 
 
+def _expected_cost(path: Path) -> float:
+    """Rough relative CPU time per row, measured on 2-core x86: int16x8 TFLite runs on
+    reference kernels (~15x a float artifact), batch-1 TFLite costs ~2x batch-64."""
+    try:
+        side = load_sidecar(path)
+    except ValueError:
+        return 0.0
+    return (15.0 if side.quantization == "int16x8" else 1.0) * (2.0 if side.batch == 1 else 1.0)
+
+
 def check(path, backend: Optional[str], reference: Reference, *, threads: Optional[int] = None,
           log: Callable[[str], None] = _stderr, tag: str = "") -> tuple:
     """Score one artifact with one backend: (result dict, probabilities or None)."""
     path = Path(path)
     name = f"{tag} {path.name} / {backend or '-'}".strip()
     result = dict(artifact=path.name, backend=backend, status="ERROR", problems=[],
-                  warnings=[], threads=threads)
+                  threads=threads)
     try:
         side = load_sidecar(path)
         result.update(format=side.format, quantization=side.quantization, batch=side.batch)
@@ -492,7 +534,7 @@ def check(path, backend: Optional[str], reference: Reference, *, threads: Option
         for flip in metrics[key]:
             flip["input"] = reference.row_name(flip["row"])
     result["metrics"] = metrics
-    result["edge_cases"] = _edge_figures(reference, finite)
+    result["edge_cases"] = _edge_figures(reference, finite, side.threshold)
     result["problems"].extend(judge(side.quantization, metrics))
     result["status"] = "FAIL" if result["problems"] else "PASS"
     log(f"{name}: {result['status']} in {seconds:.1f}s ({result['rows_per_s']:.0f} rows/s), "
@@ -512,13 +554,13 @@ def _sanity(probs: np.ndarray) -> list:
     return problems
 
 
-def _edge_figures(reference: Reference, probs: np.ndarray) -> dict:
+def _edge_figures(reference: Reference, probs: np.ndarray, threshold: float) -> dict:
     n = reference.reviews
     if len(reference.ids) == n:
         return dict(rows=0)
     err = np.abs(probs[n:].astype(np.float64) - reference.probs[n:])
     worst = int(np.argmax(err))
-    flipped = (probs[n:] >= THRESHOLD) != (reference.probs[n:] >= THRESHOLD)
+    flipped = (probs[n:] >= threshold) != (reference.probs[n:] >= threshold)
     return dict(rows=int(err.size), max_abs=float(err.max()), worst=reference.edge_names[worst],
                 flips=[reference.edge_names[i] for i in np.flatnonzero(flipped)])
 

@@ -2,8 +2,6 @@
 make_golden. With --golden nothing here or in imdb_edge.parity imports TensorFlow."""
 from __future__ import annotations
 
-import sys
-
 from imdb_edge.errors import UsageError, quiet_tensorflow
 
 

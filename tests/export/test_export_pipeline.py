@@ -129,7 +129,7 @@ def test_sidecar_holds_what_a_device_needs(exported):
     assert side.labels == ["negative", "positive"] and side.threshold == 0.5
     assert side.runtimes["litert"] == "ok" and side.runtimes["tflite-runtime-2.14"] == "ok"
     assert {o["name"] for o in side.ops} >= {"WHILE", "FULLY_CONNECTED", "SOFTMAX", "GATHER"}
-    assert side.float_ops == ["SOFTMAX", "MUL"]
+    assert side.float_ops == ["SOFTMAX", "MUL", "LOGISTIC"]
     measured = load_sidecar(out / "imdb-float32-b1.tflite").parity
     assert measured["rows"] > 100 and measured["max_abs"] <= 1e-5 and measured["agreement"] == 1.0
     assert tf.__version__ in (side.tools.get("tensorflow"), side.tools.get("tensorflow-cpu"))
