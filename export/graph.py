@@ -3,8 +3,9 @@
 ``LSTM(activation='softmax')`` can be neither the fused TFLite LSTM op nor the ONNX LSTM op
 (both fix tanh), and Keras' own loop reads its input through TensorList ops that the TFLite
 converter rejects. Here the recurrence is a plain ``tf.while_loop`` over (h, c) whose body
-holds only GATHER, FULLY_CONNECTED, ADD, MUL, LOGISTIC, SOFTMAX, SPLIT and slicing: builtin
-ops in TFLite and standard ops in ONNX, with the weights stored once.
+holds only GATHER, FULLY_CONNECTED, ADD, MUL, LOGISTIC, SOFTMAX, SPLIT and slicing, and the
+head after it only BATCH_MATMUL, ADD and LOGISTIC: builtin ops in TFLite and
+standard ops in ONNX, with the weights stored once.
 
 For a graph that TFLite's int8 calibrator will run (``rotate_ids``), the token ids travel
 through the loop rotated by one position each step (the body reads column 0). Read in
@@ -24,6 +25,7 @@ from imdb_edge.runtime.text import MAX_LEN
 
 INPUT_NAME = "ids"
 OUTPUT_NAME = "probability"
+HEAD_SCOPE = "head"  # name scope of the ops after the loop, which int8 keeps in float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +71,10 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
 
     # Variables, not captured constants: converters freeze variables into the graph once,
     # while captured eager constants become extra graph inputs in tf2onnx.
+    arrays = weights.as_arrays()
+    arrays["dense_kernel"] = arrays["dense_kernel"][np.newaxis]  # (1, E, 1): broadcast matmul
     embedding, kernel, recurrent, bias, dense_kernel, dense_bias = (
-        tf.Variable(a, trainable=False, name=name) for name, a in weights.as_arrays().items())
+        tf.Variable(a, trainable=False, name=name) for name, a in arrays.items())
     units = weights.recurrent_kernel.shape[0]
     if units != MAX_LEN:  # the final state attends over time steps, one weight per step
         raise ValueError(f"LSTM units ({units}) must equal the sequence length ({MAX_LEN})")
@@ -101,8 +105,16 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
             h = state[2]
         else:
             _, _, h, _ = tf.while_loop(lambda t, *_: t < MAX_LEN, step, state)
-        pooled = tf.reduce_sum(embedded * tf.expand_dims(h, -1), axis=1)  # attention over T
-        return {OUTPUT_NAME: tf.sigmoid(tf.matmul(pooled, dense_kernel) + dense_bias)}
+        # The head Dot(embeddings, h) -> Dense(1) is linear, so it is taken as
+        # h . (embeddings @ w): one score per token, then one weighted sum. Both products
+        # are BATCH_MATMULs, each with its own quantization range (the pooling as an
+        # int16 SUM must keep its input's scale, which clipped the int16x8 logits), and
+        # int8 quantizers keep the whole head in float (export/tflite.py, export/onnx.py).
+        with tf.name_scope(HEAD_SCOPE):
+            scores = tf.matmul(embedded, dense_kernel)               # (B, T, 1)
+            logit = tf.matmul(tf.expand_dims(h, 1), scores)[:, 0, :] + dense_bias  # (B, 1)
+            probability = tf.sigmoid(logit)
+        return {OUTPUT_NAME: probability}
 
     infer.weights = (embedding, kernel, recurrent, bias, dense_kernel, dense_bias)  # keep alive
     return infer

@@ -1,7 +1,11 @@
 """The one tolerance table, per artifact kind, shared by export validation and `parity`.
 
 Float kinds are judged on absolute error; quantized kinds on label agreement and on task
-accuracy versus Keras (in percentage points), since their probabilities legitimately move.
+accuracy versus Keras (in percentage points), since their probabilities legitimately move,
+and on a loose absolute bound that no honest quantization error comes near (the reference
+model's worst is 0.014 for dynamic and int8, 0.003 for int16x8, on 2,000 reviews) but a
+squashed or clipped output does: an int16x8 export once agreed on 99.97 % of the labels
+with every probability clipped into [0.23, 0.77], 0.23 off.
 TensorFlow-free: devices apply the same table in `imdb-edge parity --golden`.
 """
 from __future__ import annotations
@@ -21,9 +25,9 @@ TOLERANCES = {
     "float32": Tolerance(max_abs=1e-5, min_agreement=1.0),
     "numpy": Tolerance(max_abs=1e-5, min_agreement=1.0),
     "float16": Tolerance(max_abs=1e-3, max_accuracy_delta=0.05),
-    "dynamic": Tolerance(min_agreement=0.995, max_accuracy_delta=0.2),
-    "int8": Tolerance(min_agreement=0.985, max_accuracy_delta=0.5),
-    "int16x8": Tolerance(min_agreement=0.985, max_accuracy_delta=0.5),
+    "dynamic": Tolerance(max_abs=0.05, min_agreement=0.995, max_accuracy_delta=0.2),
+    "int8": Tolerance(max_abs=0.1, min_agreement=0.985, max_accuracy_delta=0.5),
+    "int16x8": Tolerance(max_abs=0.05, min_agreement=0.985, max_accuracy_delta=0.5),
 }
 
 

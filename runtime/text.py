@@ -20,10 +20,12 @@ MAX_LEN = 200
 VOCAB_SIZE = 20000
 
 # Bumped whenever the rule below changes, so caches and sidecars keyed on it go stale.
-TOKENIZER_RULE = "lowercase; '<br />' -> ' '; words = re.findall(r\"[a-z0-9']+\")"
-TOKENIZER_VERSION = 1
+# The archive's "<br />" tags are kept as the word "br": the Keras word index was counted
+# that way ("br" is its 7th word, and word counts of the 50,000 labelled reviews with "br"
+# kept reproduce its first 24 ranks exactly), so the rows match keras' imdb.npz.
+TOKENIZER_RULE = "lowercase; words = re.findall(r\"[a-z0-9']+\")"
+TOKENIZER_VERSION = 2
 
-_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -33,10 +35,10 @@ def tokenize(text: str) -> list[str]:
 
 
 def _normalized(text: str) -> str:
-    """The review as the word pattern reads it: lowercase, line-break tags as spaces."""
+    """The review as the word pattern reads it: lowercase."""
     if not isinstance(text, str):
         raise TypeError(f"text must be str, got {type(text).__name__}")
-    return _BREAK.sub(" ", text.lower())
+    return text.lower()
 
 
 def encode(text: str, word_index: Mapping[str, int]) -> tuple[list[int], int]:

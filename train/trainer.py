@@ -17,6 +17,7 @@ import numpy as np
 
 from imdb_edge import __version__
 from imdb_edge.atomic import atomic_write, atomic_write_text
+from imdb_edge.runtime.text import TOKENIZER_VERSION
 from imdb_edge.train import data as data_lib
 from imdb_edge.train.schedule import ScheduleState, step
 
@@ -115,7 +116,8 @@ def train(config: TrainConfig, log=print) -> dict:
         test_accuracy=float(test_accuracy), lr_drops_after_epochs=state.lr_drops,
         replicas=strategy.num_replicas_in_sync,
         data=dict(source=dataset.source, sha256=dataset.sha256, train=len(x_train),
-                  selection=len(x_sel), test=len(dataset.x_test)),
+                  selection=len(x_sel), test=len(dataset.x_test),
+                  tokenizer_version=TOKENIZER_VERSION),
         seed=config.seed, versions=_versions(), wall_seconds=round(time.time() - started, 1),
         seconds_per_epoch=round(float(np.mean([e["seconds"] for e in epochs])), 2),
     )

@@ -31,26 +31,7 @@ KINDS = [
 ]
 BACKENDS = {"tflite": ("litert", "tflite_runtime", "tensorflow_lite"),
             "onnx": ("onnxruntime",), "numpy": ("numpy",)}
-# Known parity failures of the reference model's artifacts, measured 2026-11-29 and open
-# in the issue tracker. Not strict: a fixed artifact shows up as XPASS, never hidden.
-KNOWN_FAILURES = {
-    ("tflite", "int8"): "int8 TFLite is borderline: label agreement 98.15 % on this tier "
-                        "(500 reviews + edge rows) against 98.5 % required (98.77 % on 2,000 "
-                        "reviews at export)",
-    ("tflite", "int16x8", "tflite_runtime"): "tflite-runtime 2.14's int16 kernels give 67.9 % "
-                                             "label agreement on the int16x8 artifact that "
-                                             "LiteRT runs at 100 %",
-}
-
-
-def _case(fmt, mode, batch, backend):
-    reason = KNOWN_FAILURES.get((fmt, mode)) or KNOWN_FAILURES.get((fmt, mode, backend))
-    marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
-    return pytest.param((fmt, mode, batch, backend), marks=marks)
-
-
 CASES = [(fmt, mode, batch, backend) for fmt, mode, batch in KINDS for backend in BACKENDS[fmt]]
-PARAMS = [_case(*case) for case in CASES]
 
 
 def case_id(case) -> str:
@@ -92,7 +73,7 @@ def explain(result: dict) -> str:
             f"  edge cases: {result.get('edge_cases')}")
 
 
-@pytest.mark.parametrize("case", PARAMS, ids=case_id)
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_parity_fast(case, exported, fast_reference, golden_of, tmp_path):
     result = score(exported, fast_reference, golden_of, tmp_path, case)
     assert result["status"] == "PASS", explain(result)

@@ -83,8 +83,9 @@ def test_predict_text_is_predict_ids_of_the_encoding(case):
 
 def test_score_texts_counts_words(case):
     results = case.score_texts(TEXTS)
-    assert [r["tokens"] for r in results] == [5, 0, 6, 250, 4]
-    assert [r["unknown"] for r in results] == [0, 0, 2, 0, 2]
+    # "<br />" is the word "br", which the tiny test vocabulary lacks.
+    assert [r["tokens"] for r in results] == [5, 0, 7, 250, 4]
+    assert [r["unknown"] for r in results] == [0, 0, 3, 0, 2]
     for r in results:
         assert r["label"] == ("positive" if r["probability"] >= 0.5 else "negative")
         json.dumps(r)  # plain Python types

@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("keras", reason="the [train] extra (TensorFlow, Keras) is not installed")
 
 from imdb_edge.train import data as data_lib  # noqa: E402
+from imdb_edge.runtime.text import TOKENIZER_VERSION  # noqa: E402
 from imdb_edge.train.trainer import TrainConfig, train  # noqa: E402
 from trainkit import PYTHON, subprocess_env  # noqa: E402
 
@@ -113,7 +114,8 @@ def test_run_writes_model_report_and_curves(first_run, tiny_npz):
     assert report["best_epoch"] == accuracies.index(max(accuracies)) + 1
     assert report["best_selection_accuracy"] == pytest.approx(max(accuracies))
     assert report["data"] == dict(source=str(tiny_npz), sha256=data_lib.file_sha256(tiny_npz),
-                                  train=160, selection=40, test=200)
+                                  train=160, selection=40, test=200,
+                                  tokenizer_version=TOKENIZER_VERSION)
     assert {"imdb_edge", "tensorflow", "keras", "numpy", "python"} <= set(report["versions"])
     assert report["wall_seconds"] > 0 and report["seconds_per_epoch"] > 0
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
