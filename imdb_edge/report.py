@@ -63,7 +63,7 @@ def markdown(summary: dict) -> str:
              f"{rows['reviews']:,} test reviews + {rows['edge']} edge/random rows"
              + (f"; Keras accuracy {100 * acc:.2f}%" if acc is not None else "")
              + f". {summary['seconds']:.0f}s, {summary['jobs']} runs at a time.", "",
-             "| artifact | backend | status | max abs err (tol) | p99 abs | agreement (min) "
+             "| artifact | backend | status | max abs err (tol) | p99 abs (tol) | agreement (min) "
              "| flips | accuracy, delta pts (max) | rows/s |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in summary["results"]:
@@ -79,6 +79,7 @@ def markdown(summary: dict) -> str:
         lines.append(
             f"| {r['artifact']} | {r['backend']} | {status} "
             f"| {m['max_abs']:.2e} ({_tol(tol.get('max_abs'), '{:g}')}) | {m['p99_abs']:.2e} "
+            f"({_tol(tol.get('max_p99_abs'), '{:g}')}) "
             f"| {100 * m['agreement']:.2f}% ({_tol(tol.get('min_agreement'), '{:.1%}')}) "
             f"| {m['flips']} | {accuracy} | {r.get('rows_per_s', 0):,.0f} |")
     problems = [r for r in summary["results"] if r["problems"]]

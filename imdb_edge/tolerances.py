@@ -2,10 +2,11 @@
 
 Float kinds are judged on absolute error; quantized kinds on label agreement and on task
 accuracy versus Keras (in percentage points), since their probabilities legitimately move,
-and on a loose absolute bound that no honest quantization error comes near (the reference
-model's worst is 0.014 for dynamic and int8, 0.003 for int16x8, on 2,000 reviews) but a
-squashed or clipped output does: an int16x8 export once agreed on 99.97 % of the labels
-with every probability clipped into [0.23, 0.77], 0.23 off.
+and on the 99th percentile of the absolute error: an honest quantization moves the bulk of
+the outputs little (the reference model's p99 is at most 0.009 on all 25,000 test
+reviews) with rare outliers (one review moves 0.10-0.12 under int16x8 and ONNX int8), while
+a squashed or clipped output moves most of them: an int16x8 export once agreed on 99.97 %
+of the labels with every probability clipped into [0.23, 0.77] (p99 error 0.20).
 TensorFlow-free: devices apply the same table in `imdb-edge parity --golden`.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Optional
 @dataclasses.dataclass(frozen=True)
 class Tolerance:
     max_abs: Optional[float] = None         # max |p_artifact - p_keras| over all rows
+    max_p99_abs: Optional[float] = None     # 99th percentile of |p_artifact - p_keras|
     min_agreement: Optional[float] = None   # share of reviews with the same label as Keras
     max_accuracy_delta: Optional[float] = None  # |acc_artifact - acc_keras|, percentage points
 
@@ -25,9 +27,9 @@ TOLERANCES = {
     "float32": Tolerance(max_abs=1e-5, min_agreement=1.0),
     "numpy": Tolerance(max_abs=1e-5, min_agreement=1.0),
     "float16": Tolerance(max_abs=1e-3, max_accuracy_delta=0.05),
-    "dynamic": Tolerance(max_abs=0.05, min_agreement=0.995, max_accuracy_delta=0.2),
-    "int8": Tolerance(max_abs=0.1, min_agreement=0.985, max_accuracy_delta=0.5),
-    "int16x8": Tolerance(max_abs=0.05, min_agreement=0.985, max_accuracy_delta=0.5),
+    "dynamic": Tolerance(max_p99_abs=0.05, min_agreement=0.995, max_accuracy_delta=0.2),
+    "int8": Tolerance(max_p99_abs=0.05, min_agreement=0.985, max_accuracy_delta=0.5),
+    "int16x8": Tolerance(max_p99_abs=0.05, min_agreement=0.985, max_accuracy_delta=0.5),
 }
 
 
@@ -45,6 +47,8 @@ def judge(quantization: str, metrics: dict) -> list:
     broken = []
     if tol.max_abs is not None and metrics["max_abs"] > tol.max_abs:
         broken.append(f"max abs error {metrics['max_abs']:.3g} > {tol.max_abs:g}")
+    if tol.max_p99_abs is not None and metrics["p99_abs"] > tol.max_p99_abs:
+        broken.append(f"p99 abs error {metrics['p99_abs']:.3g} > {tol.max_p99_abs:g}")
     if tol.min_agreement is not None and metrics["agreement"] < tol.min_agreement:
         broken.append(f"label agreement {100 * metrics['agreement']:.2f}% < "
                       f"{100 * tol.min_agreement:.2f}%")
