@@ -124,19 +124,6 @@ def random_reviews(n: int, seed: int = 0, words: int = 60) -> list:
     return out
 
 
-def edit_sidecar(target: Path, **changes) -> None:
-    """Change top-level fields, or preprocessing ones as preprocessing__field."""
-    path = Path(f"{target}.json")
-    raw = json.loads(path.read_text())
-    for key, value in changes.items():
-        if "__" in key:
-            outer, inner = key.split("__")
-            raw[outer][inner] = value
-        else:
-            raw[key] = value
-    path.write_text(json.dumps(raw))
-
-
 def cli(capsys, *argv, stdin: bytes | None = None, monkeypatch=None):
     """`imdb-edge ARGV` in this process: (exit status, stdout lines, stderr)."""
     from imdb_edge.cli import main

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from hardening_kit import PYTHON, cli, edit_sidecar, one_error_line
+from hardening_kit import PYTHON, cli, one_error_line
+from testkit import edit_sidecar
 
 from imdb_edge.runtime import ArtifactError, load
 

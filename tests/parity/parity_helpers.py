@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testkit import IMPORT_BLOCKER
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_MODEL = ROOT / "models" / "reference" / "model.keras"
@@ -25,18 +26,7 @@ _gen_spec = importlib.util.spec_from_file_location(
 gen = importlib.util.module_from_spec(_gen_spec)
 _gen_spec.loader.exec_module(gen)
 
-# Imports that a golden replay must never make (the blocker below raises on them).
-FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tf2onnx", "imdb_edge.train", "imdb_edge.export")
-BLOCKED_CLI = f"""
-import importlib.abc, sys
-BLOCKED = {FORBIDDEN!r}
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-            raise ImportError(f"blocked import of {{name}}")
-
-sys.meta_path.insert(0, Blocker())
+BLOCKED_CLI = IMPORT_BLOCKER + """
 from imdb_edge.cli import main
 status = main(sys.argv[1:])
 leaked = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx")]

@@ -12,20 +12,7 @@ import pytest
 from imdb_edge.runtime import ArtifactError, available_backends, load
 from imdb_edge.runtime import backends
 from imdb_edge.runtime.backends import BackendError
-
-
-def edit_sidecar(target: Path, **changes) -> None:
-    path = Path(f"{target}.json")
-    raw = json.loads(path.read_text())
-    for key, value in changes.items():
-        if "__" in key:
-            outer, inner = key.split("__")
-            raw[outer][inner] = value
-        elif value is ...:
-            del raw[key]
-        else:
-            raw[key] = value
-    path.write_text(json.dumps(raw))
+from testkit import edit_sidecar
 
 
 def flip_a_bit(data: bytes, at: int = 1000) -> bytes:

@@ -9,25 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import FORBIDDEN, IMPORT_BLOCKER
 
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
-FORBIDDEN = ("tensorflow", "keras", "tf_keras", "tf2onnx", "imdb_edge.train", "imdb_edge.export")
 # Inference libraries are imported only inside the backend that uses them.
 LAZY = ("ai_edge_litert", "tflite_runtime", "onnxruntime", "onnx")
 
-BLOCKER = f"""
-import importlib.abc, sys
-BLOCKED = {FORBIDDEN!r}
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if any(name == b or name.startswith(b + ".") for b in BLOCKED):
-            raise ImportError(f"blocked import of {{name}}")
-
-sys.meta_path.insert(0, Blocker())
-"""
-
-SCRIPT = BLOCKER + """
+SCRIPT = IMPORT_BLOCKER + """
 import json
 import imdb_edge.runtime
 assert not [m for m in sys.modules if m.split(".")[0] in ("onnxruntime", "ai_edge_litert")], \
