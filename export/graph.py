@@ -4,7 +4,7 @@
 (both fix tanh), and Keras' own loop reads its input through TensorList ops that the TFLite
 converter rejects. Here the recurrence is a plain ``tf.while_loop`` over (h, c) whose body
 holds only GATHER, FULLY_CONNECTED, ADD, MUL, LOGISTIC, SOFTMAX, SPLIT and slicing, and the
-head after it only BATCH_MATMUL, ADD and LOGISTIC: builtin ops in TFLite and
+head after it only BATCH_MATMUL, reshaping, ADD and LOGISTIC: builtin ops in TFLite and
 standard ops in ONNX, with the weights stored once.
 
 For a graph that TFLite's int8 calibrator will run (``rotate_ids``), the token ids travel
@@ -25,7 +25,7 @@ from imdb_edge.runtime.text import MAX_LEN
 
 INPUT_NAME = "ids"
 OUTPUT_NAME = "probability"
-HEAD_SCOPE = "head"  # name scope of the ops after the loop, which int8 keeps in float
+HEAD_SCOPE = "head"  # name scope of the ops after the loop; ONNX int8 excludes it by name
 
 
 @dataclasses.dataclass(frozen=True)
