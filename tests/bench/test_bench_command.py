@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from imdb_edge import bench
+from imdb_edge.bench.children import first_line
+from imdb_edge.bench.report import COLUMNS
 from imdb_edge.cli import main
 
 # Figures every runtime row must carry (ratios need Keras, checked separately).
@@ -66,11 +67,11 @@ def test_every_column_in_json_and_markdown(capsys, tiny_dir, tmp_path):
     assert out == markdown
     assert machine["cpu_model"] in markdown and "load average at start" in markdown
     table = table_rows(markdown)
-    headings = [h.format(batch=2) for _, h, _ in bench.COLUMNS]
+    headings = [h.format(batch=2) for _, h, _ in COLUMNS]
     assert list(table[0]) == headings
     assert [r["artifact"] for r in table] == [r["artifact"] for r in rows]
     for line in table:
-        for (key, _, _), heading in zip(bench.COLUMNS, headings):
+        for (key, _, _), heading in zip(COLUMNS, headings):
             if key not in RATIOS:
                 assert line[heading] not in ("", "-"), (line["artifact"], heading)
 
@@ -80,7 +81,7 @@ def test_peak_rss_is_the_childs_own(tmp_path):
     launcher must keep a fat parent (here, this test holding 300 MB) out of the figure."""
     ballast = bytearray(300 << 20)
     ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page
-    seconds, rss_kb = bench._first_line([sys.executable, "-c", "print(0)"])
+    seconds, rss_kb = first_line([sys.executable, "-c", "print(0)"])
     assert seconds > 0
     assert rss_kb < 200 * 1024, f"{rss_kb / 1024:.0f} MB: the parent's RSS leaked in"
     del ballast
@@ -105,15 +106,9 @@ def test_bad_arguments(capsys, tiny_dir, tmp_path):
     assert main(["bench", str(tiny_dir), "--reviews", "0"]) == 2
     assert "--reviews must be at least 1" in capsys.readouterr().err
     assert main(["bench", str(tmp_path / "missing.tflite")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "not found" in capsys.readouterr().err
     assert main(["bench", str(tiny_dir / "tiny.npz"), "--backend", "litert"]) == 2
     assert "backend" in capsys.readouterr().err  # not installed, or no .tflite to run
-
-
-def test_folder_order_and_sidecar_paths(tiny_dir):
-    found = bench.find_artifacts([tiny_dir, tiny_dir / "tiny.npz.json"])
-    assert found[0].name.endswith(".onnx") or found[0].name == "tiny.npz"
-    assert len(found) == len(set(found))  # the sidecar named the same artifact: kept once
 
 
 @pytest.mark.slow
@@ -139,10 +134,10 @@ def test_worker_never_imports_tensorflow(tiny_dir, tmp_path):
 
     ids = tmp_path / "ids.npy"
     np.save(ids, np.zeros((2, 200), np.int32))
-    code = ("import sys, runpy; sys.argv = ['imdb_edge.bench'] + sys.argv[1:]; "
+    code = ("import sys, runpy; sys.argv = ['imdb_edge.bench.worker'] + sys.argv[1:]; "
             "import atexit; atexit.register(lambda: sys.stderr.write("
             "'TF=%s\\n' % ('tensorflow' in sys.modules))); "
-            "runpy.run_module('imdb_edge.bench', run_name='__main__')")
+            "runpy.run_module('imdb_edge.bench.worker', run_name='__main__')")
     done = subprocess.run([sys.executable, "-c", code, "--worker", "runtime", "--path",
                            str(tiny_dir / "tiny.npz"), "--ids", str(ids), "--batch", "2"],
                           input='{"op": "single", "start": 0, "count": 2}\n', text=True,

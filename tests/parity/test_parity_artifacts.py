@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from imdb_edge.runtime import available_backends
+from imdb_edge.runtime.backends import BACKENDS as RUNTIME_BACKENDS
 from parity_helpers import find_artifact, installed, tflite214_python
 from imdb_edge import parity
 
@@ -98,5 +99,5 @@ def test_every_exportable_kind_has_a_parity_case():
     assert planned - set(KINDS) == set(), "exportable kinds without a parity case"
     assert set(KINDS) - planned == set(), "parity cases for kinds the exporter cannot make"
     for fmt in BACKENDS:
-        known = {b.name for b in parity.BACKENDS if b.format == fmt}
+        known = {b.name for b in RUNTIME_BACKENDS if b.format == fmt}
         assert set(BACKENDS[fmt]) == known, f"{fmt}: every runtime backend needs cases"

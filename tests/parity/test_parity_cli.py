@@ -139,16 +139,6 @@ def test_artifact_not_matching_its_sidecar_is_an_error_row(capsys, tiny_golden, 
     assert "**ERROR**" in out
 
 
-def test_folder_takes_the_manifest_and_the_sidecars(tiny_copy):
-    folder = tiny_copy.parent
-    assert parity.find_artifacts([folder]) == [tiny_copy.resolve()]
-    (folder / "manifest.json").write_text(json.dumps({"artifacts": [{"artifact": "tiny.npz"}]}))
-    assert parity.find_artifacts([folder, tiny_copy, f"{tiny_copy}.json"]) == [tiny_copy.resolve()]
-    (folder / "manifest.json").write_text(json.dumps({"artifacts": [{"artifact": "gone.onnx"}]}))
-    with pytest.raises(parity.UsageError, match="gone.onnx"):
-        parity.find_artifacts([folder])
-
-
 def _bad_golden(tmp_path, tiny_golden, what):
     path = tmp_path / "bad.npz"
     if what == "not npz":
