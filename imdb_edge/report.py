@@ -129,9 +129,13 @@ def plot_artifact(path: Path, artifact: str, runs: list, report) -> None:
         err = np.abs(report.outputs[(artifact, r["backend"])].astype(np.float64) - ref)
         hist.hist(np.clip(err, floor, 1), bins=bins, histtype="step", linewidth=1.5,
                   linestyle=style, label=f"{r['backend']} ({r['status']}, max {err.max():.1e})")
-    tol = (runs[0].get("tolerance") or {}).get("max_abs")
-    if tol is not None:
-        hist.axvline(tol, color="black", linestyle="--", linewidth=1, label=f"tolerance {tol:g}")
+    # Float kinds are bounded on the largest error, quantized kinds on the 99th percentile
+    # (imdb_edge/tolerances.py): draw whichever bounds this kind has.
+    tol = runs[0].get("tolerance") or {}
+    for key, words, style in (("max_abs", "max abs", "--"), ("max_p99_abs", "p99 abs", ":")):
+        if tol.get(key) is not None:
+            hist.axvline(tol[key], color="black", linestyle=style, linewidth=1,
+                         label=f"{words} tolerance {tol[key]:g}")
     hist.set_xscale("log")
     hist.set_yscale("log")
     hist.set_xlabel(f"|p artifact - p Keras| (values below {floor:g} in the first bin)")
