@@ -11,16 +11,28 @@ defaults) and called in turns, one test review per turn, so every variant sees t
 machine load. Prints a Markdown table: p50 / p10 / p99 per call, per loop step, and the
 largest difference from the exported graph's output.
 
-* export             - ``export.graph.inference_function``: what ``imdb-edge export`` ships.
-* ids_by_index       - the same step, but the token is read as ``ids[:, t]`` from the
-                       captured ids instead of rotating the ids loop variable by one position
-                       per step (two STRIDED_SLICEs and a CONCATENATION fewer per step).
-* input_precomputed  - ``ids_by_index`` plus the input projection x @ kernel + bias done
+* export             - ``export.graph.inference_function``: what ``imdb-edge export`` ships
+                       for every mode but int8 (the token read with one GATHER of column t).
+* rotated_ids        - ``inference_function(rotate_ids=True)``, what int8 ships: the ids
+                       loop variable rotated by one position per step (two STRIDED_SLICEs
+                       and a CONCATENATION more per step; see export/graph.py for why).
+* ids_by_slice       - the token read as ``ids[:, t]``: a STRIDED_SLICE whose begin and end
+                       TFLite builds with two PACKs every step (what export shipped before).
+* input_precomputed  - the export step with the input projection x @ kernel + bias done
                        for all 200 steps before the loop (one GATHER and FC fewer per step).
 * empty_loop         - a WHILE of 200 iterations whose body adds 1: the loop's own cost.
 * recurrent_fc_only  - a WHILE whose body is the recurrent FULLY_CONNECTED alone: the cost
                        of the one big matrix product per step.
 * unrolled           - ``inference_function(unroll=True)``: 200 copies of the step, no WHILE.
+* unrolled_input_precomputed - input_precomputed, unrolled: every step's input is a static
+                       slice, so every op of the 200 steps is one XNNPACK can take.
+
+``--no-xnnpack`` runs every variant on the builtin kernels alone (LiteRT's
+BUILTIN_WITHOUT_DEFAULT_DELEGATES). The "RSS +MB" column is the peak resident memory a
+fresh process gains by building, allocating and calling the variant's interpreter once
+(measured apart, since this process has TensorFlow's heap): XNNPACK packs the weights of
+each FULLY_CONNECTED it takes, so a weight shared by 200 unrolled products is packed 200
+times.
 """
 from __future__ import annotations
 
@@ -34,8 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
-VARIANTS = ("export", "ids_by_index", "input_precomputed", "empty_loop", "recurrent_fc_only",
-            "unrolled")
+VARIANTS = ("export", "rotated_ids", "ids_by_slice", "input_precomputed", "empty_loop",
+            "recurrent_fc_only", "unrolled", "unrolled_input_precomputed")
 
 
 def build(kind: str, weights, batch: int = 1):
@@ -44,8 +56,9 @@ def build(kind: str, weights, batch: int = 1):
 
     from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME, inference_function
 
-    if kind in ("export", "unrolled"):
-        return inference_function(weights, batch, unroll=kind == "unrolled")
+    if kind in ("export", "unrolled", "rotated_ids"):
+        return inference_function(weights, batch, unroll=kind == "unrolled",
+                                  rotate_ids=kind == "rotated_ids")
     emb, kernel, rec, bias, dk, db = (tf.Variable(a, trainable=False, name=name)
                                       for name, a in weights.as_arrays().items())
     steps, units = 200, weights.recurrent_kernel.shape[0]
@@ -74,6 +87,13 @@ def build(kind: str, weights, batch: int = 1):
                                  lambda t, h: (t + 1, tf.matmul(h, rec)[:, :units]),
                                  (tf.constant(0), h0))
             return {OUTPUT_NAME: tf.reduce_sum(h, axis=1, keepdims=True)}
+        if kind == "unrolled_input_precomputed":
+            xz = tf.reshape(tf.matmul(tf.reshape(e, [-1, e.shape[-1]]), kernel) + bias,
+                            [batch, steps, 4 * units])
+            h = c = zeros
+            for t in range(steps):
+                h, c = gates(xz[:, t] + tf.matmul(h, rec), h, c)
+            return head(e, h)
         if kind == "input_precomputed":
             xz = tf.reshape(tf.matmul(tf.reshape(e, [-1, e.shape[-1]]), kernel) + bias,
                             [batch, steps, 4 * units])
@@ -81,9 +101,9 @@ def build(kind: str, weights, batch: int = 1):
             def step(t, h, c):
                 h, c = gates(tf.gather(xz, t, axis=1) + tf.matmul(h, rec), h, c)
                 return t + 1, h, c
-        else:  # ids_by_index
+        else:  # ids_by_slice
             def step(t, h, c):
-                x = tf.gather(emb, tf.gather(ids, t, axis=1))
+                x = tf.gather(emb, ids[:, t])
                 h, c = gates(tf.matmul(x, kernel) + bias + tf.matmul(h, rec), h, c)
                 return t + 1, h, c
         _, h, _ = tf.while_loop(lambda t, *_: t < steps, step, (tf.constant(0), zeros, zeros))
@@ -111,14 +131,17 @@ def convert(fn, quantize: str) -> bytes:
         return bytes(converter.convert())
 
 
-def time_side_by_side(models: dict, ids, log) -> dict:
+def time_side_by_side(models: dict, ids, log, xnnpack: bool = True) -> dict:
     """One LiteRT interpreter per variant (1 thread), called in turns on each review."""
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    calls = {}
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    calls, grown_mb = {}, {}
     for name, content in models.items():
-        interpreter = Interpreter(model_content=content, num_threads=1)
+        grown_mb[name] = _rss_growth_mb(content, xnnpack)
+        interpreter = Interpreter(model_content=content, num_threads=1,
+                                  experimental_op_resolver_type=resolver)
         interpreter.allocate_tensors()
         inp = interpreter.get_input_details()[0]["index"]
         out = interpreter.get_output_details()[0]["index"]
@@ -147,13 +170,41 @@ def time_side_by_side(models: dict, ids, log) -> dict:
     results = {}
     for name in names:
         ms = np.asarray(times[name]) / 1e6
-        results[name] = {"bytes": len(models[name]),
+        results[name] = {"bytes": len(models[name]), "rss_growth_mb": grown_mb[name],
                          "p50_ms": float(np.percentile(ms, 50)),
                          "p10_ms": float(np.percentile(ms, 10)),
                          "p99_ms": float(np.percentile(ms, 99)),
                          "max_abs_diff_vs_export": float(np.abs(np.asarray(outputs[name]) -
                                                                 reference).max())}
     return results
+
+
+_RSS_CHILD = """
+import sys, numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+def peak_mb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+before = peak_mb()
+kind = OpResolverType.AUTO if sys.argv[2] == "1" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+it = Interpreter(model_path=sys.argv[1], num_threads=1, experimental_op_resolver_type=kind)
+it.allocate_tensors()
+it.set_tensor(it.get_input_details()[0]["index"], np.ones((1, 200), np.int32))
+it.invoke()  # delegates pack their weights on the first call
+print(peak_mb() - before)
+"""
+
+
+def _rss_growth_mb(content: bytes, xnnpack: bool) -> float:
+    """Peak RSS a fresh process gains by loading and calling the model once."""
+    import subprocess
+
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+        f.write(content)
+        f.flush()
+        done = subprocess.run([sys.executable, "-c", _RSS_CHILD, f.name, "1" if xnnpack else "0"],
+                              capture_output=True, text=True, check=True)
+    return float(done.stdout.split()[-1])
 
 
 def main(argv=None) -> int:
@@ -163,6 +214,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", default=str(DEFAULT_DATA), help="IMDB source for test reviews")
     p.add_argument("--quantize", choices=("dynamic", "float32"), default="dynamic")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--no-xnnpack", action="store_true",
+                   help="builtin kernels only (no XNNPACK delegate)")
     p.add_argument("--json", help="also write the figures as JSON")
     args = p.parse_args(argv)
 
@@ -183,15 +236,17 @@ def main(argv=None) -> int:
         log(f"converting {kind} ({args.quantize})")
         models[kind] = convert(build(kind, weights), args.quantize)
     ids = data_lib.load(args.data).x_test[:args.calls].astype(np.int32)
-    results = time_side_by_side(models, ids, log)
+    results = time_side_by_side(models, ids, log, xnnpack=not args.no_xnnpack)
 
     base = results["export"]["p50_ms"]
-    print(f"| variant ({args.quantize}, batch 1, LiteRT, 1 thread) | size | p50 ms | p10 ms | "
-          "p99 ms | per step us | vs export | max abs diff vs export |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    kernels = "builtin kernels only" if args.no_xnnpack else "XNNPACK on"
+    print(f"| variant ({args.quantize}, batch 1, LiteRT, 1 thread, {kernels}) | size | RSS +MB | "
+          "p50 ms | p10 ms | p99 ms | per step us | vs export | max abs diff vs export |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['bytes'] / 1024:,.0f} KB | {r['p50_ms']:.3f} | {r['p10_ms']:.3f} | "
-              f"{r['p99_ms']:.3f} | {r['p50_ms'] / 200 * 1e3:.2f} | {base / r['p50_ms']:.2f}x | "
+        print(f"| {name} | {r['bytes'] / 1024:,.0f} KB | {r['rss_growth_mb']:.0f} | "
+              f"{r['p50_ms']:.3f} | {r['p10_ms']:.3f} | {r['p99_ms']:.3f} | "
+              f"{r['p50_ms'] / 200 * 1e3:.2f} | {base / r['p50_ms']:.2f}x | "
               f"{r['max_abs_diff_vs_export']:.1e} |")
     print(f"\nLoad average at the end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())} "
           f"({os.cpu_count()} logical cores).")
@@ -200,6 +255,7 @@ def main(argv=None) -> int:
               "something else.")
     if args.json:
         Path(args.json).write_text(json.dumps({"quantize": args.quantize, "calls": args.calls,
+                                               "xnnpack": not args.no_xnnpack,
                                                "results": results}, indent=2) + "\n")
     return 0
 

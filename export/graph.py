@@ -11,9 +11,10 @@ For a graph that TFLite's int8 calibrator will run (``rotate_ids``), the token i
 through the loop rotated by one position each step (the body reads column 0). Read in
 place, they would be a pass-through loop variable, and TFLite's WHILE kernel frees
 pass-through outputs, which crashes the calibrator when it logs them (TensorFlow issue
-#75140, TF >= 2.14). Everywhere else the body reads ``ids[:, t]``: rotating costs an extra
-slice and concatenation per step, measured at 1.6x the batch-1 latency of the dynamic-int8
-model (benchmarks/while_loop_variants.py).
+#75140, TF >= 2.14). Everywhere else the body reads column t with one GATHER: rotating
+costs an extra slice and concatenation per step, measured at 1.6x the batch-1 latency of
+the dynamic-int8 model, and ``ids[:, t]`` (a STRIDED_SLICE, whose begin and end TFLite
+builds with two PACKs each step) at 1.25x (benchmarks/while_loop_variants.py).
 """
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
         raise ValueError(f"LSTM units ({units}) must equal the sequence length ({MAX_LEN})")
 
     def step(t, ids, h, c):
-        token = ids[:, 0] if rotate_ids else ids[:, t]
+        token = ids[:, 0] if rotate_ids else tf.gather(ids, t, axis=1)
         x = tf.gather(embedding, token)                              # (B, E) this step's token
         z = tf.matmul(x, kernel) + bias + tf.matmul(h, recurrent)   # (B, 4U), gates i f c o
         i, f, g, o = tf.split(z, 4, axis=1)
