@@ -8,10 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-from imdb_edge.errors import UsageError
-
-
 # One module per verb, each with add_parser(subparsers) and run(args) -> exit status.
 VERBS = ("train", "export", "score", "parity", "bench")
 
@@ -22,14 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-edge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb in VERBS:
-        try:
-            module = importlib.import_module(f"imdb_edge.commands.{verb}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"imdb_edge.commands.{verb}":
-                raise
-            continue  # verb not built yet in this checkout
+        module = importlib.import_module(f"imdb_edge.commands.{verb}")
         module.add_parser(sub).set_defaults(func=module.run)
     return parser
+
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
