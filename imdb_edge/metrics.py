@@ -67,6 +67,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray,
     if labels is not None:
         labels = np.asarray(labels).ravel().astype(bool)
         n = labels.size
+        out["reviews"] = int(n)
         out["accuracy"] = float(np.mean(got_label[:n] == labels))
         out["keras_accuracy"] = float(np.mean(ref_label[:n] == labels))
         out["accuracy_delta_points"] = 100.0 * (out["accuracy"] - out["keras_accuracy"])

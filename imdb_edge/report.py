@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge.atomic import atomic_write, atomic_write_text
+from imdb_edge.tolerances import Tolerance, accuracy_bound
 
 PLOTS = "plots"
 
@@ -73,9 +74,12 @@ def markdown(summary: dict) -> str:
                          "| - | - | - |")
             continue
         status = r["status"] if r["status"] == "PASS" else f"**{r['status']}**"
+        bound = tol.get("max_accuracy_delta")
+        if bound is not None:  # the bound judge() applied: never finer than one review
+            bound = accuracy_bound(Tolerance(**tol), m.get("reviews"))[0]
         accuracy = "-" if m.get("accuracy") is None else \
             f"{100 * m['accuracy']:.2f}%, {m['accuracy_delta_points']:+.2f} " \
-            f"({_tol(tol.get('max_accuracy_delta'), '±{:g}')})"
+            f"({_tol(bound, '±{:g}')})"
         lines.append(
             f"| {r['artifact']} | {r['backend']} | {status} "
             f"| {m['max_abs']:.2e} ({_tol(tol.get('max_abs'), '{:g}')}) | {m['p99_abs']:.2e} "

@@ -53,7 +53,18 @@ def judge(quantization: str, metrics: dict) -> list:
         broken.append(f"label agreement {100 * metrics['agreement']:.2f}% < "
                       f"{100 * tol.min_agreement:.2f}%")
     delta = metrics.get("accuracy_delta_points")
-    if tol.max_accuracy_delta is not None and delta is not None and \
-            abs(delta) > tol.max_accuracy_delta + 1e-9:
-        broken.append(f"accuracy delta {delta:+.3f} points exceeds ±{tol.max_accuracy_delta:g}")
+    if tol.max_accuracy_delta is not None and delta is not None:
+        bound, why = accuracy_bound(tol, metrics.get("reviews"))
+        if abs(delta) > bound + 1e-9:
+            broken.append(f"accuracy delta {delta:+.3f} points exceeds ±{bound:g}{why}")
     return broken
+
+
+def accuracy_bound(tol: Tolerance, reviews: Optional[int]) -> tuple:
+    """(bound in points, note): on N reviews accuracy moves in steps of 100/N points, so a
+    bound finer than one step would fail a single flip of a review that sat on the
+    threshold (500 fast-tier reviews: 0.2 points), which max_abs already bounds. The
+    bound is never finer than one review."""
+    if not reviews or 100.0 / reviews <= tol.max_accuracy_delta:
+        return tol.max_accuracy_delta, ""
+    return 100.0 / reviews, f" (one review of {reviews})"

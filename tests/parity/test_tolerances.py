@@ -4,9 +4,9 @@ import pytest
 from imdb_edge.tolerances import TOLERANCES, judge
 
 
-def metrics(max_abs, agreement=1.0, delta=0.0, p99_abs=None):
+def metrics(max_abs, agreement=1.0, delta=0.0, p99_abs=None, reviews=None):
     return {"max_abs": max_abs, "p99_abs": max_abs if p99_abs is None else p99_abs,
-            "agreement": agreement, "accuracy_delta_points": delta}
+            "agreement": agreement, "accuracy_delta_points": delta, "reviews": reviews}
 
 
 @pytest.mark.parametrize("kind", ["dynamic", "int8", "int16x8"])
@@ -38,3 +38,14 @@ def test_float_kinds_bound_every_row():
 def test_unknown_kind_is_a_clear_error():
     with pytest.raises(ValueError, match="no tolerance for artifact kind 'int4'"):
         judge("int4", metrics(0.0))
+
+
+def test_accuracy_bound_is_never_finer_than_one_review():
+    # Measured: float16-b1 on tflite-runtime 2.14 flipped fast-tier review 430 (Keras
+    # 0.49978, artifact 0.50044) while its max abs error was 8e-4 of the 1e-3 allowed.
+    assert judge("float16", metrics(8.25e-4, 0.998, -0.2, reviews=500)) == []
+    assert judge("float16", metrics(8.25e-4, 0.996, -0.4, reviews=500)) == [
+        "accuracy delta -0.400 points exceeds ±0.2 (one review of 500)"]
+    # With enough reviews the table's own bound holds: 0.05 points is 12 of 25,000.
+    assert judge("float16", metrics(5e-4, 0.9995, -0.06, reviews=25000)) == [
+        "accuracy delta -0.060 points exceeds ±0.05"]
