@@ -13,9 +13,9 @@ largest difference from the exported graph's output.
 
 * export             - ``export.graph.inference_function``: what ``imdb-edge export`` ships
                        for every mode but int8 (the token read with one GATHER of column t).
-* rotated_ids        - ``inference_function(rotate_ids=True)``, what int8 ships: the ids
-                       loop variable rotated by one position per step (two STRIDED_SLICEs
-                       and a CONCATENATION more per step; see export/graph.py for why).
+* rotated_ids        - the ids loop variable rotated by one position per step, the body
+                       reading column 0 (two STRIDED_SLICEs and a CONCATENATION more per
+                       step; what int8 shipped until 2026-11-29, see export/graph.py).
 * ids_by_slice       - the token read as ``ids[:, t]``: a STRIDED_SLICE whose begin and end
                        TFLite builds with two PACKs every step (what export shipped before).
 * input_precomputed  - the export step with the input projection x @ kernel + bias done
@@ -56,9 +56,8 @@ def build(kind: str, weights, batch: int = 1):
 
     from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME, inference_function
 
-    if kind in ("export", "unrolled", "rotated_ids"):
-        return inference_function(weights, batch, unroll=kind == "unrolled",
-                                  rotate_ids=kind == "rotated_ids")
+    if kind in ("export", "unrolled"):
+        return inference_function(weights, batch, unroll=kind == "unrolled")
     emb, kernel, rec, bias, dk, db = (tf.Variable(a, trainable=False, name=name)
                                       for name, a in weights.as_arrays().items())
     steps, units = 200, weights.recurrent_kernel.shape[0]
@@ -93,6 +92,15 @@ def build(kind: str, weights, batch: int = 1):
             h = c = zeros
             for t in range(steps):
                 h, c = gates(xz[:, t] + tf.matmul(h, rec), h, c)
+            return head(e, h)
+        if kind == "rotated_ids":
+            def rotating_step(t, ids, h, c):
+                x = tf.gather(emb, ids[:, 0])
+                h, c = gates(tf.matmul(x, kernel) + bias + tf.matmul(h, rec), h, c)
+                return t + 1, tf.concat([ids[:, 1:], ids[:, :1]], axis=1), h, c
+
+            _, _, h, _ = tf.while_loop(lambda t, *_: t < steps, rotating_step,
+                                       (tf.constant(0), ids, zeros, zeros))
             return head(e, h)
         if kind == "input_precomputed":
             xz = tf.reshape(tf.matmul(tf.reshape(e, [-1, e.shape[-1]]), kernel) + bias,

@@ -7,14 +7,15 @@ holds only GATHER, FULLY_CONNECTED, ADD, MUL, LOGISTIC, SOFTMAX, SPLIT and slici
 head after it only BATCH_MATMUL, reshaping, ADD and LOGISTIC: builtin ops in TFLite and
 standard ops in ONNX, with the weights stored once.
 
-For a graph that TFLite's int8 calibrator will run (``rotate_ids``), the token ids travel
-through the loop rotated by one position each step (the body reads column 0). Read in
-place, they would be a pass-through loop variable, and TFLite's WHILE kernel frees
-pass-through outputs, which crashes the calibrator when it logs them (TensorFlow issue
-#75140, TF >= 2.14). Everywhere else the body reads column t with one GATHER: rotating
-costs an extra slice and concatenation per step, measured at 1.6x the batch-1 latency of
-the dynamic-int8 model, and ``ids[:, t]`` (a STRIDED_SLICE, whose begin and end TFLite
-builds with two PACKs each step) at 1.25x (benchmarks/while_loop_variants.py).
+The step reads its token with one GATHER of column t of the ids, which ride through the
+loop as an int32 pass-through loop variable. Two other readings were measured slower
+(benchmarks/README.md): ``ids[:, t]`` is a STRIDED_SLICE whose begin and end TFLite
+builds with two PACKs every step (1.23x the batch-1 latency), and rotating the ids by one
+position per step to read column 0 (1.42x), which int8 used to do for fear of TensorFlow
+issue #75140: TFLite's WHILE frees pass-through outputs and the calibrator segfaults
+reading them. With TF 2.21 every int8 conversion of this graph tried completes (batch 1
+and 64, float and int8 output, four calibration sets of 500 reviews, and the tests),
+presumably because the calibrator logs float tensors and the ids are int32.
 """
 from __future__ import annotations
 
@@ -58,15 +59,13 @@ def weights_of(model) -> Weights:
     return Weights(embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias)
 
 
-def inference_function(weights: Weights, batch: int | None, *, unroll: bool = False,
-                       rotate_ids: bool = False):
+def inference_function(weights: Weights, batch: int | None, *, unroll: bool = False):
     """A ``tf.function`` ids (batch, 200) int32 -> {"probability": (batch, 1) float32}.
 
     ``batch`` fixes the batch dimension (TFLite needs static shapes); None leaves it dynamic.
     ``unroll`` repeats the step 200 times instead of looping: a larger graph (about 2,400
     ops), needed where a quantizer cannot see inside a WHILE body (TFLite's int16x8
     calibrator records no ranges for the loop's condition inputs and refuses).
-    ``rotate_ids`` is for loops the TFLite int8 calibrator runs (see the module doc).
     """
     import tensorflow as tf
 
@@ -81,14 +80,11 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
         raise ValueError(f"LSTM units ({units}) must equal the sequence length ({MAX_LEN})")
 
     def step(t, ids, h, c):
-        token = ids[:, 0] if rotate_ids else tf.gather(ids, t, axis=1)
-        x = tf.gather(embedding, token)                              # (B, E) this step's token
+        x = tf.gather(embedding, tf.gather(ids, t, axis=1))          # (B, E) this step's token
         z = tf.matmul(x, kernel) + bias + tf.matmul(h, recurrent)   # (B, 4U), gates i f c o
         i, f, g, o = tf.split(z, 4, axis=1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
         h = tf.sigmoid(o) * tf.nn.softmax(c)
-        if rotate_ids:
-            ids = tf.concat([ids[:, 1:], ids[:, :1]], axis=1)       # next token to column 0
         return t + 1, ids, h, c
 
     @tf.function(input_signature=[tf.TensorSpec([batch, MAX_LEN], tf.int32, name=INPUT_NAME)])

@@ -1,7 +1,6 @@
 """Keras reference model -> TFLite flatbuffer, builtin ops only, in five quantization modes."""
 from __future__ import annotations
 
-import os
 import tempfile
 
 import numpy as np
@@ -42,8 +41,7 @@ def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
     if int8_io and quantize != "int8":
         raise ValueError("int8 input/output applies to --quantize int8 only")
 
-    fn = inference_function(weights_of(model), batch, unroll=quantize == "int16x8",
-                            rotate_ids=quantize == "int8")
+    fn = inference_function(weights_of(model), batch, unroll=quantize == "int16x8")
     with tempfile.TemporaryDirectory(prefix="imdb-edge-savedmodel-") as tmp:
         # Via a SavedModel: the calibrator needs a signature, which bare concrete functions lack.
         module = tf.Module()
