@@ -47,7 +47,8 @@ def step(state: ScheduleState, accuracy: float, *, min_epochs: int, max_epochs: 
         return Decision(improved, False, True, f"reached the epoch cap ({max_epochs})")
     if epoch >= min_epochs and not rose:
         return Decision(improved, False, True,
-                        f"accuracy stopped rising after epoch {min_epochs}")
+                        f"accuracy stopped rising: epoch {epoch} did not beat epoch {epoch - 1} "
+                        f"(past the {min_epochs} epochs that always run)")
     if fell:
         state.lr *= lr_factor
         state.decay = decay_after_drop

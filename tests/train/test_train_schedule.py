@@ -71,7 +71,7 @@ def test_after_min_epochs_stop_at_the_first_epoch_that_did_not_rise():
     state, decisions, _ = run(accs, min_epochs=4, max_epochs=20)
     assert state.epoch == 8                                      # 0.71 -> 0.71 is not a rise
     assert decisions[-1].stop and not decisions[-1].drop_lr      # stopping, not dropping
-    assert "stopped rising" in decisions[-1].reason
+    assert "stopped rising: epoch 8 did not beat epoch 7" in decisions[-1].reason
     assert state.best_epoch == 7 and state.best_accuracy == 0.71
 
 
