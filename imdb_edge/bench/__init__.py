@@ -7,8 +7,8 @@ memory, imports or thread pools:
   ``python -c`` that imports Keras, loads the model and predicts one review), timed from just
   before the spawn to the moment its first score line reaches us; repeated ``cold_runs``
   times, rows taking turns, median reported. Its peak RSS is ``ru_maxrss`` from ``wait4``
-  in a bare launcher process that spawns it (see ``children._LAUNCHER`` for why not from here).
-* latency and throughput: one long-lived worker per row (this module run as
+  in a bare launcher process that spawns it (``children._LAUNCHER`` says why).
+* latency and throughput: one long-lived worker per row (``worker.py``, run as
   ``python -m imdb_edge.bench.worker ...``). All workers are started first, then they take
   turns in rounds of ``BLOCK`` batch-1 calls plus a share of the batch-``batch`` calls, so
   a machine whose load drifts during the run (another job, thermal throttling) slows every
@@ -21,7 +21,6 @@ Figures are of the machine they were measured on; the report names its CPU, core
 and load average, and ratios to Keras taken in the same run are what carry to other
 machines. Nothing here imports TensorFlow except the Keras worker and Keras cold start.
 """
-
 from __future__ import annotations
 
 from imdb_edge.bench.plan import BenchOptions
