@@ -23,6 +23,11 @@ largest difference from the exported graph's output.
 * empty_loop         - a WHILE of 200 iterations whose body adds 1: the loop's own cost.
 * recurrent_fc_only  - a WHILE whose body is the recurrent FULLY_CONNECTED alone: the cost
                        of the one big matrix product per step.
+* gates_ifo          - the export step with the gate columns reordered i, f, o, g: one
+                       LOGISTIC over 600 columns instead of three over 200.
+* fused_step         - gates_ifo, and the two products as one: [x, h] @ [kernel; recurrent]
+                       with the bias in the FULLY_CONNECTED (a CONCATENATION, one FC and
+                       no ADDs per step; one quantization scale for both weights).
 * unrolled           - ``inference_function(unroll=True)``: 200 copies of the step, no WHILE.
 * unrolled_input_precomputed - input_precomputed, unrolled: every step's input is a static
                        slice, so every op of the 200 steps is one XNNPACK can take.
@@ -46,12 +51,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
-VARIANTS = ("export", "rotated_ids", "ids_by_slice", "input_precomputed", "empty_loop",
-            "recurrent_fc_only", "unrolled", "unrolled_input_precomputed")
+VARIANTS = ("export", "rotated_ids", "ids_by_slice", "input_precomputed", "gates_ifo",
+            "fused_step", "empty_loop", "recurrent_fc_only", "unrolled",
+            "unrolled_input_precomputed")
 
 
 def build(kind: str, weights, batch: int = 1):
     """A tf.function ids (batch, 200) -> {"probability": (batch, 1)} for one variant."""
+    import numpy as np
     import tensorflow as tf
 
     from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME, inference_function
@@ -61,12 +68,26 @@ def build(kind: str, weights, batch: int = 1):
     emb, kernel, rec, bias, dk, db = (tf.Variable(a, trainable=False, name=name)
                                       for name, a in weights.as_arrays().items())
     steps, units = 200, weights.recurrent_kernel.shape[0]
+    # Column order i, f, o, g: the three sigmoid gates side by side.
+    ifo = np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
+    stacked = tf.Variable(np.concatenate([weights.kernel, weights.recurrent_kernel])[:, ifo],
+                          trainable=False, name="stacked_kernel")
+    kernel_ifo, rec_ifo, bias_ifo = (tf.Variable(a[..., ifo], trainable=False, name=name)
+                                     for name, a in (("kernel_ifo", weights.kernel),
+                                                     ("rec_ifo", weights.recurrent_kernel),
+                                                     ("bias_ifo", weights.bias)))
     spec = [tf.TensorSpec([batch, steps], tf.int32, name=INPUT_NAME)]
 
     def gates(z, h, c):
         i, f, g, o = tf.split(z, 4, axis=1)
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
         return tf.sigmoid(o) * tf.nn.softmax(c), c
+
+    def gates_ifo(z, c):
+        sig, g = tf.split(z, [3 * units, units], axis=1)
+        i, f, o = tf.split(tf.sigmoid(sig), 3, axis=1)
+        c = f * c + i * tf.nn.softmax(g)
+        return o * tf.nn.softmax(c), c
 
     def head(e, h):
         pooled = tf.reduce_sum(e * tf.expand_dims(h, -1), axis=1)
@@ -102,6 +123,19 @@ def build(kind: str, weights, batch: int = 1):
             _, _, h, _ = tf.while_loop(lambda t, *_: t < steps, rotating_step,
                                        (tf.constant(0), ids, zeros, zeros))
             return head(e, h)
+        if kind in ("gates_ifo", "fused_step"):
+            def ifo_step(t, h, c):
+                x = tf.gather(emb, tf.gather(ids, t, axis=1))
+                if kind == "fused_step":
+                    z = tf.matmul(tf.concat([x, h], axis=1), stacked) + bias_ifo
+                else:
+                    z = tf.matmul(x, kernel_ifo) + bias_ifo + tf.matmul(h, rec_ifo)
+                h, c = gates_ifo(z, c)
+                return t + 1, h, c
+
+            _, h, _ = tf.while_loop(lambda t, *_: t < steps, ifo_step,
+                                    (tf.constant(0), zeros, zeros))
+            return head(e, h)
         if kind == "input_precomputed":
             xz = tf.reshape(tf.matmul(tf.reshape(e, [-1, e.shape[-1]]), kernel) + bias,
                             [batch, steps, 4 * units])
@@ -117,7 +151,7 @@ def build(kind: str, weights, batch: int = 1):
         _, h, _ = tf.while_loop(lambda t, *_: t < steps, step, (tf.constant(0), zeros, zeros))
         return head(e, h)
 
-    infer.weights = (emb, kernel, rec, bias, dk, db)
+    infer.weights = (emb, kernel, rec, bias, dk, db, stacked, kernel_ifo, rec_ifo, bias_ifo)
     return infer
 
 
