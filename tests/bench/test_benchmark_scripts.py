@@ -1,0 +1,84 @@
+"""The scripts in benchmarks/ run end to end on tiny inputs, so the evidence they produced
+for the README can be produced again from a clean checkout. Nothing is timed: the tests
+check that each script measures what it claims and prints or writes it."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tensorflow", "keras")),
+                       reason="the benchmark scripts need TensorFlow and Keras (extra: train)"),
+]
+
+
+@pytest.fixture(scope="module")
+def rows_npz(tmp_path_factory) -> Path:
+    """300 padded rows a split, labels alternating; what the scripts read as --data."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("rows") / "rows.npz"
+    x = rng.integers(1, 5000, (600, 200)).astype(np.int32)
+    y = (np.arange(600) % 2).astype(np.int32)
+    np.savez(path, x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:])
+    return path
+
+
+def run_script(name: str, *args, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", IMDB_EDGE_CACHE=str(cwd / "cache"))
+    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)],
+                          capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done
+
+
+def test_train_epoch_times_three_loops(rows_npz, tmp_path):
+    out = tmp_path / "epoch.json"
+    done = run_script("train_epoch.py", "--data", rows_npz, "--limit", 200, "--epochs", 1,
+                      "--json", out, cwd=tmp_path)
+    summary = json.loads(out.read_text())
+    assert (summary["train_rows"], summary["selection_rows"]) == (160, 40)
+    loops = summary["loops"]
+    assert set(loops) == {"imdb-edge, determinism on", "imdb-edge, determinism off",
+                          "plain Keras"}
+    for name, loop in loops.items():
+        assert len(loop["fit_seconds"]) == 1 and loop["fit_seconds_mean"] > 0, name
+        assert loop["ratio_to_plain"] > 0 and f"| {name} |" in done.stdout
+    assert loops["plain Keras"]["ratio_to_plain"] == 1.0
+    assert loops["plain Keras"]["evaluate_seconds_mean"] is None  # only the trainer evaluates
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
+                    reason="while_loop_variants.py times on LiteRT (extra: litert)")
+def test_while_loop_variants_prints_every_variant(tiny_keras, rows_npz, tmp_path):
+    out = tmp_path / "variants.json"
+    done = run_script("while_loop_variants.py", "--model", tiny_keras, "--data", rows_npz,
+                      "--calls", 3, "--variants", "export", "gates_ifo", "empty_loop",
+                      "--json", out, cwd=tmp_path)
+    results = json.loads(out.read_text())["results"]
+    assert list(results) == ["export", "gates_ifo", "empty_loop"]
+    for name, r in results.items():
+        assert r["p50_ms"] > 0 and r["bytes"] > 0 and f"| {name} |" in done.stdout, name
+    # A reordering of the gate columns computes the same function as the export.
+    assert results["gates_ifo"]["max_abs_diff_vs_export"] < 1e-5
+
+
+def test_trial_hard_sigmoid_trains_with_keras2_gates(rows_npz, tmp_path):
+    run_script("trial_hard_sigmoid.py", "train", "--data", rows_npz, "--epochs", 1,
+               "--limit", 100, "--out", tmp_path / "run", cwd=tmp_path)
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["epochs_run"] == 1
+    with zipfile.ZipFile(tmp_path / "run" / "model.keras") as z:
+        lstm = next(layer for layer in json.loads(z.read("config.json"))["config"]["layers"]
+                    if layer["class_name"] == "LSTM")
+    assert "keras2_hard_sigmoid" in json.dumps(lstm["config"]["recurrent_activation"])
