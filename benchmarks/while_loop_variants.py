@@ -68,14 +68,16 @@ def build(kind: str, weights, batch: int = 1):
     emb, kernel, rec, bias, dk, db = (tf.Variable(a, trainable=False, name=name)
                                       for name, a in weights.as_arrays().items())
     steps, units = 200, weights.recurrent_kernel.shape[0]
-    # Column order i, f, o, g: the three sigmoid gates side by side.
-    ifo = np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
-    stacked = tf.Variable(np.concatenate([weights.kernel, weights.recurrent_kernel])[:, ifo],
-                          trainable=False, name="stacked_kernel")
-    kernel_ifo, rec_ifo, bias_ifo = (tf.Variable(a[..., ifo], trainable=False, name=name)
-                                     for name, a in (("kernel_ifo", weights.kernel),
-                                                     ("rec_ifo", weights.recurrent_kernel),
-                                                     ("bias_ifo", weights.bias)))
+    extra = ()
+    if kind in ("gates_ifo", "fused_step"):
+        # Column order i, f, o, g: the three sigmoid gates side by side.
+        ifo = np.r_[0:2 * units, 3 * units:4 * units, 2 * units:3 * units]
+        stacked = np.concatenate([weights.kernel, weights.recurrent_kernel])
+        extra = tuple(
+            tf.Variable(a[..., ifo], trainable=False, name=name)
+            for name, a in (("kernel_ifo", weights.kernel), ("rec_ifo", weights.recurrent_kernel),
+                            ("bias_ifo", weights.bias), ("stacked_kernel", stacked)))
+        kernel_ifo, rec_ifo, bias_ifo, stacked = extra
     spec = [tf.TensorSpec([batch, steps], tf.int32, name=INPUT_NAME)]
 
     def gates(z, h, c):
@@ -151,7 +153,7 @@ def build(kind: str, weights, batch: int = 1):
         _, h, _ = tf.while_loop(lambda t, *_: t < steps, step, (tf.constant(0), zeros, zeros))
         return head(e, h)
 
-    infer.weights = (emb, kernel, rec, bias, dk, db, stacked, kernel_ifo, rec_ifo, bias_ifo)
+    infer.weights = (emb, kernel, rec, bias, dk, db, *extra)
     return infer
 
 
