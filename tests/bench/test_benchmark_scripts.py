@@ -11,8 +11,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from testkit import make_npz
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -25,13 +26,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def rows_npz(tmp_path_factory) -> Path:
-    """300 padded rows a split, labels alternating; what the scripts read as --data."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("rows") / "rows.npz"
-    x = rng.integers(1, 5000, (600, 200)).astype(np.int32)
-    y = (np.arange(600) % 2).astype(np.int32)
-    np.savez(path, x_train=x[:300], y_train=y[:300], x_test=x[300:], y_test=y[300:])
-    return path
+    """200 train / 200 test padded rows: what the scripts read as --data."""
+    return make_npz(tmp_path_factory.mktemp("rows") / "rows.npz")
 
 
 def run_script(name: str, *args, cwd: Path) -> subprocess.CompletedProcess:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from trainkit import TinyImdb, build_tiny_imdb, make_npz
+from testkit import make_npz
+from trainkit import TinyImdb, build_tiny_imdb
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import pytest
 
 from imdb_edge.train import data
 from imdb_edge.train.data import DataError
-from trainkit import PYTHON, PROJECT, REVIEWS, WORD_INDEX, make_npz, subprocess_env, write_tar_gz
+from testkit import make_npz
+from trainkit import PYTHON, PROJECT, REVIEWS, WORD_INDEX, subprocess_env, write_tar_gz
 
 
 def _rows(x: np.ndarray) -> list[tuple]:

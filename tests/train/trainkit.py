@@ -1,4 +1,4 @@
-"""Helpers for the training-side tests: a tiny raw IMDB archive and a tiny .npz.
+"""Helpers for the training-side tests: a tiny raw IMDB archive (the .npz: testkit).
 
 Everything is built by the tests themselves in temporary folders, so these tests need
 neither the network nor ../shared/data. The real data is used only by tests that say so
@@ -15,7 +15,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
@@ -96,27 +95,6 @@ def build_tiny_imdb(tmp_path: Path) -> TinyImdb:
         (extracted / name).write_bytes(raw)
     (extracted / "imdb_word_index.json").write_text(json.dumps(WORD_INDEX))
     return TinyImdb(archive=archive, word_index=index, folder=extracted / "aclImdb")
-
-
-def make_npz(path: Path, n_train: int = 200, n_test: int = 200, seed: int = 0) -> Path:
-    """Synthetic padded rows with a learnable signal: positive reviews draw their words
-    from ids 3..1002, negative ones from 500..1499, so the two classes overlap halfway."""
-    rng = np.random.default_rng(seed)
-
-    def split(n):
-        y = (np.arange(n) % 2).astype(np.int32)
-        rng.shuffle(y)
-        x = np.zeros((n, 200), np.int32)
-        for i in range(n):
-            length = int(rng.integers(20, 200))
-            x[i, 0] = 1
-            x[i, 1:length] = rng.integers(3, 1003, length - 1) + 497 * (1 - y[i])
-        return x, y
-
-    x_train, y_train = split(n_train)
-    x_test, y_test = split(n_test)
-    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
 
 
 def subprocess_env(tmp_path: Path) -> dict[str, str]:
