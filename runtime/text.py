@@ -1,11 +1,18 @@
 """Text -> token ids, and ids -> the fixed-length rows the model takes.
 
-This module is the single definition of preprocessing: training, export calibration and
-the device runtime all call it, so raw text scored on a device is encoded exactly as in
-training. It needs nothing but the standard library and numpy.
+This module is the single definition of preprocessing: the archive loader, export
+calibration and the device runtime all call it, so raw text scored on a device is encoded
+exactly as in training. It needs nothing but the standard library and numpy.
+
+The word rule is Keras' ``text_to_word_sequence`` with its defaults, the rule the IMDB word
+index (and so ``imdb.npz``) was counted with: lowercase, every character of ``FILTERS``
+becomes a space, split on the single space. Accented letters, ``\\x85``, ``\\x96``, ``\\r``
+and other whitespace stay inside words, as they do in Keras.
 """
 from __future__ import annotations
 
+import collections
+import itertools
 import re
 from typing import Iterable, Mapping, Sequence
 
@@ -16,105 +23,128 @@ PAD_ID = 0
 START_ID = 1
 OOV_ID = 2
 INDEX_FROM = 3
+# The reference model's sizes (to move into the model-family spec).
 MAX_LEN = 200
 VOCAB_SIZE = 20000
 
-# Bumped whenever the rule below changes, so caches and sidecars keyed on it go stale.
-# The archive's "<br />" tags are kept as the word "br": the Keras word index was counted
-# that way ("br" is its 7th word, and word counts of the 50,000 labelled reviews with "br"
-# kept reproduce its first 24 ranks exactly), so the rows match keras' imdb.npz.
-TOKENIZER_RULE = "lowercase; words = re.findall(r\"[a-z0-9']+\")"
-TOKENIZER_VERSION = 2
+FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+TOKENIZER_RULE = ("keras text_to_word_sequence: lowercase; each of " + repr(FILTERS) +
+                  " -> ' '; split on ' '")
+# Bumped whenever the rule changes, so caches and sidecars keyed on it go stale.
+TOKENIZER_VERSION = 3
 
-_WORD = re.compile(r"[a-z0-9']+")
+# What becomes of a word missing from the index: "drop" skips it, as imdb.npz does for
+# test words; "oov" writes OOV_ID, for models trained with an OOV token.
+UNKNOWN_POLICIES = ("drop", "oov")
+# Which end of a long review is cut, and which end of a short one is padded: the notebook
+# keeps the first ids and pads at the end ("post"); keras.utils.pad_sequences defaults to
+# "pre" for both.
+SIDES = ("post", "pre")
+
+_TRANSLATE = str.maketrans({c: " " for c in FILTERS})
+_WORD = re.compile(r"[^ ]+")
+_STREAM_FROM = 1 << 20  # characters; below this a list of the words is cheap and faster
 
 
 def tokenize(text: str) -> list[str]:
     """Split a review into words the way the Keras IMDB word index was built."""
-    return _WORD.findall(_normalized(text))
+    return _words(text)
 
 
-def _normalized(text: str) -> str:
-    """The review as the word pattern reads it: lowercase."""
+def _words(text: str):
+    """The words of ``text``; a generator for huge texts, so memory stays with the text."""
     if not isinstance(text, str):
         raise TypeError(f"text must be str, got {type(text).__name__}")
-    return text.lower()
+    normal = text.lower().translate(_TRANSLATE)
+    if len(normal) < _STREAM_FROM:
+        return [w for w in normal.split(" ") if w]
+    return (match.group() for match in _WORD.finditer(normal))
 
 
-def encode(text: str, word_index: Mapping[str, int]) -> tuple[list[int], int]:
-    """Return ([START, ids...], number of unknown words).
+def encode(text: str, word_index: Mapping[str, int], *, unknown: str = "drop",
+           keep: int | None = None, truncating: str = "post") -> tuple[list[int], int, int]:
+    """Return ([START, ids...], words in the review, unknown words).
 
     ``word_index`` maps word -> frequency rank (1 = most frequent), as in
-    ``imdb_word_index.json``. A known word of rank r becomes r + INDEX_FROM; an unknown
-    word becomes OOV_ID. Ids beyond the model's vocabulary are kept here; ``pad`` maps
-    them to PAD_ID exactly as the reference preprocessing does.
+    ``imdb_word_index.json``; a known word of rank r becomes r + INDEX_FROM. With ``keep``,
+    only the ``keep`` ids the row will hold are kept (the first, or with ``truncating="pre"``
+    the last), so a 10 MB review costs memory for its text, not for two million ids. Ids
+    beyond the model's vocabulary are kept here; ``pad`` maps them.
     """
-    ids = [START_ID]
-    unknown = 0
-    for word in tokenize(text):
+    _check_choice("unknown", unknown, UNKNOWN_POLICIES)
+    _check_choice("truncating", truncating, SIDES)
+    head = [START_ID]
+    counts = [0, 0]  # words, unknown words: updated by _ids_counted as it runs
+    ids = _ids_counted(_words(text), word_index, unknown == "oov", counts)
+    if keep is None:
+        head.extend(ids)
+    elif truncating == "post":
+        head.extend(itertools.islice(ids, max(keep - 1, 0)))
+        collections.deque(ids, maxlen=0)  # count the rest
+    else:
+        head = list(collections.deque(itertools.chain(head, ids), maxlen=keep))
+    return head, counts[0], counts[1]
+
+
+def _ids_counted(words, word_index, oov: bool, counts: list):
+    for word in words:
+        counts[0] += 1
         rank = word_index.get(word)
         if rank is None:
-            ids.append(OOV_ID)
-            unknown += 1
+            counts[1] += 1
+            if oov:
+                yield OOV_ID
         else:
-            ids.append(rank + INDEX_FROM)
-    return ids, unknown
+            yield rank + INDEX_FROM
 
 
-def pad(sequences: Sequence[Sequence[int]], max_len: int = MAX_LEN,
-        vocab_size: int = VOCAB_SIZE) -> np.ndarray:
-    """Keep the first ``max_len`` ids, map ids >= ``vocab_size`` to 0, pad with 0 at the end.
+def pad(sequences: Sequence[Sequence[int]], max_len: int, vocab_size: int, *,
+        out_of_range: int = PAD_ID, truncating: str = "post",
+        padding: str = "post") -> np.ndarray:
+    """Rows of exactly ``max_len`` ids: cut long sequences at the ``truncating`` end, map ids
+    >= ``vocab_size`` to ``out_of_range`` (0 as the notebook's padding does, OOV_ID as
+    ``load_data(num_words=N)`` does), pad with PAD_ID at the ``padding`` end.
 
     Vectorised: one concatenate and one scatter, no Python loop over cells.
     """
+    _check_choice("truncating", truncating, SIDES)
+    _check_choice("padding", padding, SIDES)
     n = len(sequences)
     out = np.zeros((n, max_len), dtype=np.int32)
     if n == 0:
         return out
-    lengths = np.fromiter((min(len(s), max_len) for s in sequences), dtype=np.int64, count=n)
+    kept = [s[:max_len] if truncating == "post" else s[max(len(s) - max_len, 0):]
+            for s in sequences]
+    lengths = np.fromiter((len(s) for s in kept), dtype=np.int64, count=n)
     if lengths.sum() == 0:
         return out
-    flat = np.concatenate([np.asarray(s[:max_len], dtype=np.int64) for s in sequences])
-    if flat.size and flat.min() < 0:
+    flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in kept])
+    if flat.min() < 0:
         raise ValueError("token ids must be >= 0")
-    flat[flat >= vocab_size] = PAD_ID
+    flat[flat >= vocab_size] = out_of_range
     rows = np.repeat(np.arange(n), lengths)
     starts = np.cumsum(lengths) - lengths
     cols = np.arange(flat.size) - np.repeat(starts, lengths)
+    if padding == "pre":
+        cols += np.repeat(max_len - lengths, lengths)
     out[rows, cols] = flat
     return out
 
 
-def encode_batch(texts: Iterable[str], word_index: Mapping[str, int],
-                 max_len: int = MAX_LEN, vocab_size: int = VOCAB_SIZE):
-    """Encode and pad many reviews. Returns (ids (N, max_len) int32, token counts, unknown counts).
-
-    The same as ``pad([encode(t) ...])``, but each review's words are streamed and only the
-    ids that fit in a row are kept, so a 10 MB review costs memory for its text, not for
-    lists of two million words and ids."""
-    encoded = [_encode_head(t, word_index, max_len) for t in texts]
-    seqs = [e[0] for e in encoded]
+def encode_batch(texts: Iterable[str], word_index: Mapping[str, int], max_len: int,
+                 vocab_size: int, *, unknown: str = "drop", out_of_range: int = PAD_ID,
+                 truncating: str = "post", padding: str = "post"):
+    """Encode and pad many reviews. Returns (ids (N, max_len) int32, word counts, unknown
+    counts), the same rows as ``pad([encode(t)[0] ...])``."""
+    encoded = [encode(t, word_index, unknown=unknown, keep=max_len, truncating=truncating)
+               for t in texts]
     counts = np.array([e[1] for e in encoded], dtype=np.int64)
-    unknown = np.array([e[2] for e in encoded], dtype=np.int64)
-    return pad(seqs, max_len, vocab_size), counts, unknown
+    unknowns = np.array([e[2] for e in encoded], dtype=np.int64)
+    rows = pad([e[0] for e in encoded], max_len, vocab_size, out_of_range=out_of_range,
+               truncating=truncating, padding=padding)
+    return rows, counts, unknowns
 
 
-_STREAM_FROM = 1 << 20  # characters; below this a list of the words is cheap and faster
-
-
-def _encode_head(text: str, word_index: Mapping[str, int], keep: int):
-    """([START, ids...] cut to ``keep`` ids, words in the review, unknown words)."""
-    normal = _normalized(text)
-    if len(normal) < _STREAM_FROM:
-        words = _WORD.findall(normal)
-    else:
-        words = (match.group() for match in _WORD.finditer(normal))
-    ids, count, unknown = [START_ID], 0, 0
-    for word in words:
-        count += 1
-        rank = word_index.get(word)
-        if rank is None:
-            unknown += 1
-        if count < keep:
-            ids.append(OOV_ID if rank is None else rank + INDEX_FROM)
-    return ids, count, unknown
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")

@@ -87,7 +87,8 @@ def load_keras() -> Dataset:
     except Exception as exc:  # network errors surface as many exception types
         raise DataError(f"could not download IMDB through keras.datasets.imdb ({exc}); "
                         f"offline, pass --data PATH/{ARCHIVE_NAME} (or set IMDB_EDGE_DATA)") from exc
-    return Dataset(pad(x_train), y_train.astype(np.int32), pad(x_test), y_test.astype(np.int32),
+    return Dataset(pad(x_train, MAX_LEN, VOCAB_SIZE), y_train.astype(np.int32),
+                   pad(x_test, MAX_LEN, VOCAB_SIZE), y_test.astype(np.int32),
                    source="keras.datasets.imdb", sha256="keras.datasets.imdb")
 
 
@@ -162,7 +163,9 @@ def load_archive(path: str | os.PathLike, *, word_index: str | os.PathLike | Non
         if not items:
             raise DataError(f"{path} has no {split} reviews under aclImdb/{split}/{{pos,neg}}/")
         order = rng.permutation(len(items))
-        x = pad([encode(items[i][2], index)[0] for i in order])
+        # Unknown words are dropped, as imdb.npz does (only test reviews have any).
+        x = pad([encode(items[i][2], index, keep=MAX_LEN)[0] for i in order],
+                MAX_LEN, VOCAB_SIZE)
         y = np.array([items[i][0] for i in order], dtype=np.int32)
         splits[split] = (x, y)
     dataset = Dataset(*splits["train"], *splits["test"], source=str(path), sha256=key)

@@ -24,16 +24,19 @@ LAYERS = [
 ]
 
 
-def build_model():
-    import keras
-    from keras import layers, regularizers
+def build_model(*, engine=None, dropout: float = DROPOUT):
+    """The reference model in ``engine`` (the ``keras`` module by default; ``tf_keras``
+    builds the same graph in Keras 2, for engine comparisons)."""
+    if engine is None:
+        import keras as engine
+    keras, layers, regularizers = engine, engine.layers, engine.regularizers
 
     ids = keras.Input((MAX_LEN,), dtype="int32", name="ids")
     embedded = layers.Embedding(VOCAB_SIZE, EMBED_DIM, name="embedding")(ids)
-    dropped = layers.Dropout(DROPOUT, name="embedding_dropout")(embedded)
+    dropped = layers.Dropout(dropout, name="embedding_dropout")(embedded)
     attention = layers.LSTM(UNITS, activation="softmax", name="lstm")(dropped)
     pooled = layers.Dot(axes=1, name="attention_pool")([embedded, attention])
-    pooled = layers.Dropout(DROPOUT, name="pool_dropout")(pooled)
+    pooled = layers.Dropout(dropout, name="pool_dropout")(pooled)
     prob = layers.Dense(
         1, activation="sigmoid", name="classifier",
         kernel_regularizer=regularizers.l1_l2(l1=1e-5, l2=1e-4),

@@ -133,6 +133,8 @@ def _start_or_resume(config: TrainConfig, ckpt_dir: Path, log):
 
     from imdb_edge.train.model import build_model
 
+    from imdb_edge.train import optimizer  # noqa: F401  (registers DenseAdam for reloading)
+
     state_file = ckpt_dir / "state.json"
     if config.resume and state_file.is_file():
         saved = json.loads(state_file.read_text())
@@ -155,12 +157,9 @@ def _start_or_resume(config: TrainConfig, ckpt_dir: Path, log):
 
 
 def _optimizer(state: ScheduleState):
-    import keras
+    from imdb_edge.train.optimizer import adam
 
-    # Keras 3 dropped Adam(decay=...); InverseTimeDecay with decay_steps=1 is the same rule.
-    schedule = keras.optimizers.schedules.InverseTimeDecay(state.lr, decay_steps=1,
-                                                           decay_rate=state.decay)
-    return keras.optimizers.Adam(learning_rate=schedule)
+    return adam(state.lr, state.decay)
 
 
 def _identity(config: TrainConfig) -> dict:

@@ -137,7 +137,7 @@ def review_ids(options: BenchOptions, log):
     rows = [[text.START_ID, *rng.integers(text.INDEX_FROM, text.VOCAB_SIZE, n - 1)]
             for n in lengths]
     why = "as asked" if options.random_inputs else "no dataset found"
-    return text.pad(rows), f"{options.reviews} random rows (seed {options.seed}; {why})"
+    return text.pad(rows, text.MAX_LEN, text.VOCAB_SIZE), f"{options.reviews} random rows (seed {options.seed}; {why})"
 
 
 def machine_description() -> dict:
