@@ -1,0 +1,107 @@
+"""Write the attention-LSTM the way users save it, for the intake and export tests.
+
+    python tests/make_user_models.py OUT_DIR --engine tf_keras|keras \
+        [--length 40] [--vocab 500] [--embed 8] [--gate sigmoid|hard_sigmoid] [--twice]
+
+The model is the notebook's cell with Keras' default layer names (``input_1``,
+``embedding``, ``lstm``, ``dot``, ``dense``), random weights from a fixed seed, its
+classifier scaled so the probabilities spread over (0, 1). ``--engine tf_keras`` (Keras 2)
+writes ``model.h5``, ``model.keras`` and the SavedModel folder ``saved_model/``;
+``--engine keras`` (Keras 3) writes ``model.keras``, with ``--twice`` after building the
+cell once before, as a notebook cell run twice does (so the layers are ``lstm_1``, ...).
+Beside them ``expected.npz`` holds ``ids`` and the engine's own ``probabilities`` for
+them: the numbers an export must match. Each engine runs in its own process (tests call
+this script), so Keras 2 and Keras 3 never share one.
+
+``--variant`` writes an out-of-family model instead (``tanh``, ``second_dense``,
+``lambda``, ``units``, ``keras3_hard_sigmoid``), saved as ``model.h5`` (tf_keras) or
+``model.keras`` (keras), for the refusal tests.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+SEED = 11
+ROWS = 24
+
+
+def build(engine, length, vocab, embed, gate, variant=None):
+    layers = engine.layers
+    ids = layers.Input(shape=(length,))
+    embedded = layers.Embedding(vocab, embed)(ids)
+    dropped = layers.Dropout(0.95)(embedded)
+    activation = "tanh" if variant == "tanh" else "softmax"
+    units = length // 2 if variant == "units" else length
+    recurrent = "hard_sigmoid" if variant == "keras3_hard_sigmoid" else gate
+    attention = layers.LSTM(units, activation=activation, recurrent_activation=recurrent)(dropped)
+    if variant == "units":
+        attention = layers.Dense(length)(attention)
+    pooled = layers.Dot(axes=1)([embedded, attention])
+    if variant == "lambda":
+        pooled = layers.Lambda(lambda x: x * 2.0)(pooled)
+    if variant == "second_dense":
+        pooled = layers.Dense(embed, activation="relu")(pooled)
+    pooled = layers.Dropout(0.95)(pooled)
+    prob = layers.Dense(1, activation="sigmoid")(pooled)
+    model = engine.Model(ids, prob)
+    classifier = model.layers[-1]
+    kernel, bias = classifier.get_weights()
+    classifier.set_weights([kernel * 60.0, bias])
+    return model
+
+
+def rows(length, vocab, n=ROWS, seed=5):
+    """Review-like rows: START, ids of varied length, zero padding; some use the top ids."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, length), np.int32)
+    for r, size in enumerate(rng.integers(1, length + 1, n)):
+        out[r, 0] = 1
+        out[r, 1:size] = rng.integers(2, vocab, size - 1)
+    out[-1] = vocab - 1
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--engine", choices=("tf_keras", "keras"), required=True)
+    parser.add_argument("--length", type=int, default=40)
+    parser.add_argument("--vocab", type=int, default=500)
+    parser.add_argument("--embed", type=int, default=8)
+    parser.add_argument("--gate", choices=("sigmoid", "hard_sigmoid"), default="sigmoid")
+    parser.add_argument("--twice", action="store_true")
+    parser.add_argument("--variant", choices=("tanh", "second_dense", "lambda", "units",
+                                              "keras3_hard_sigmoid"))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.engine == "tf_keras":
+        import tf_keras as engine
+    else:
+        import keras as engine
+    engine.utils.set_random_seed(SEED)
+    sizes = (args.length, args.vocab, args.embed, args.gate)
+    if args.twice:
+        build(engine, *sizes)
+    model = build(engine, *sizes, variant=args.variant)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.variant:
+        model.save(args.out / ("model.h5" if args.engine == "tf_keras" else "model.keras"))
+        return
+    if args.engine == "tf_keras":
+        model.save(args.out / "model.h5")
+        model.save(args.out / "model.keras")
+        model.save(args.out / "saved_model")  # a folder: Keras 2's SavedModel format
+    else:
+        model.save(args.out / "model.keras")
+    ids = rows(args.length, args.vocab)
+    np.savez(args.out / "expected.npz", ids=ids,
+             probabilities=model.predict(ids, verbose=0)[:, 0].astype(np.float32),
+             names=np.array([layer.name for layer in model.layers]))
+
+
+if __name__ == "__main__":
+    main()
