@@ -23,47 +23,47 @@ import dataclasses
 
 import numpy as np
 
-from imdb_edge.runtime.text import MAX_LEN
+from imdb_edge.spec import HARD_SIGMOID_OFFSET, HARD_SIGMOID_SLOPE, ModelSpec
 
 INPUT_NAME = "ids"
 OUTPUT_NAME = "probability"
 HEAD_SCOPE = "head"  # name scope of the ops after the loop; ONNX int8 excludes it by name
+GATE_SCOPE = "hard_sigmoid"  # name scope of each Keras 2 gate; ONNX makes it one HardSigmoid
 
 
 @dataclasses.dataclass(frozen=True)
 class Weights:
-    """The trained parameters, in Keras layout (gate order i, f, c, o)."""
-    embedding: np.ndarray         # (20000, 20)
-    kernel: np.ndarray            # (20, 800)
-    recurrent_kernel: np.ndarray  # (200, 800)
-    bias: np.ndarray              # (800,)
-    dense_kernel: np.ndarray      # (20, 1)
+    """The trained parameters, in Keras layout (gate order i, f, c, o); shapes as
+    ``ModelSpec.shapes()``: vocabulary V, embedding width E, units U = sequence length."""
+    embedding: np.ndarray         # (V, E)
+    kernel: np.ndarray            # (E, 4U)
+    recurrent_kernel: np.ndarray  # (U, 4U)
+    bias: np.ndarray              # (4U,)
+    dense_kernel: np.ndarray      # (E, 1)
     dense_bias: np.ndarray        # (1,)
 
     def as_arrays(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+def loaded(model):
+    """``model`` as an intake.LoadedModel (spec and weights): one already read from a file,
+    or a Keras 3 model object, read by layer type like a file."""
+    from imdb_edge.export import intake
+
+    return model if isinstance(model, intake.LoadedModel) else intake.from_keras(model)
+
+
 def weights_of(model) -> Weights:
-    """Pull the parameters out of the reference Keras model, checking its structure."""
-    lstm = model.get_layer("lstm")
-    activation = lstm.get_config()["activation"]
-    recurrent = lstm.get_config()["recurrent_activation"]
-    if activation != "softmax" or recurrent != "sigmoid":
-        raise ValueError(f"expected LSTM(activation='softmax', recurrent_activation='sigmoid'), "
-                         f"got {activation!r}/{recurrent!r}: not the reference architecture")
-    kernel, recurrent_kernel, bias = (np.asarray(w, np.float32) for w in lstm.get_weights())
-    dense_kernel, dense_bias = (np.asarray(w, np.float32)
-                                for w in model.get_layer("classifier").get_weights())
-    embedding = np.asarray(model.get_layer("embedding").get_weights()[0], np.float32)
-    return Weights(embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias)
+    return loaded(model).weights
 
 
-def inference_function(weights: Weights, batch: int | None, *, unroll: bool = False):
-    """A ``tf.function`` ids (batch, 200) int32 -> {"probability": (batch, 1) float32}.
+def inference_function(weights: Weights, spec: ModelSpec, batch: int | None, *,
+                       unroll: bool = False):
+    """A ``tf.function`` ids (batch, length) int32 -> {"probability": (batch, 1) float32}.
 
     ``batch`` fixes the batch dimension (TFLite needs static shapes); None leaves it dynamic.
-    ``unroll`` repeats the step 200 times instead of looping: a larger graph (about 2,400
+    ``unroll`` repeats the step ``length`` times instead of looping: a larger graph (about 2,400
     ops), needed where a quantizer cannot see inside a WHILE body (TFLite's int16x8
     calibrator records no ranges for the loop's condition inputs and refuses).
     """
@@ -75,19 +75,21 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
     arrays["dense_kernel"] = arrays["dense_kernel"][np.newaxis]  # (1, E, 1): broadcast matmul
     embedding, kernel, recurrent, bias, dense_kernel, dense_bias = (
         tf.Variable(a, trainable=False, name=name) for name, a in arrays.items())
-    units = weights.recurrent_kernel.shape[0]
-    if units != MAX_LEN:  # the final state attends over time steps, one weight per step
-        raise ValueError(f"LSTM units ({units}) must equal the sequence length ({MAX_LEN})")
+    shapes = {name: tuple(a.shape) for name, a in weights.as_arrays().items()}
+    if shapes != spec.shapes():  # intake checked this; a mismatch here is a bug
+        raise AssertionError(f"weights {shapes} do not match the spec {spec.shapes()}")
+    units, length = spec.units, spec.length
+    gate = _gate(spec.gate)
 
     def step(t, ids, h, c):
         x = tf.gather(embedding, tf.gather(ids, t, axis=1))          # (B, E) this step's token
         z = tf.matmul(x, kernel) + bias + tf.matmul(h, recurrent)   # (B, 4U), gates i f c o
         i, f, g, o = tf.split(z, 4, axis=1)
-        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
-        h = tf.sigmoid(o) * tf.nn.softmax(c)
+        c = gate(f) * c + gate(i) * tf.nn.softmax(g)
+        h = gate(o) * tf.nn.softmax(c)
         return t + 1, ids, h, c
 
-    @tf.function(input_signature=[tf.TensorSpec([batch, MAX_LEN], tf.int32, name=INPUT_NAME)])
+    @tf.function(input_signature=[tf.TensorSpec([batch, length], tf.int32, name=INPUT_NAME)])
     def infer(ids):
         # A static batch must stay static: the int8 calibrator needs every loop tensor's
         # shape known, or it records no range for it.
@@ -97,11 +99,11 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
         embedded = tf.gather(embedding, ids)                         # (B, T, E)
         state = (tf.constant(0), ids, zeros, zeros)
         if unroll:
-            for _ in range(MAX_LEN):
+            for _ in range(length):
                 state = step(*state)
             h = state[2]
         else:
-            _, _, h, _ = tf.while_loop(lambda t, *_: t < MAX_LEN, step, state)
+            _, _, h, _ = tf.while_loop(lambda t, *_: t < length, step, state)
         # The head Dot(embeddings, h) -> Dense(1) is linear, so it is taken as
         # h . (embeddings @ w): one score per token, then one weighted sum. Both products
         # are BATCH_MATMULs, each with its own quantization range (the pooling as an
@@ -115,3 +117,19 @@ def inference_function(weights: Weights, batch: int | None, *, unroll: bool = Fa
 
     infer.weights = (embedding, kernel, recurrent, bias, dense_kernel, dense_bias)  # keep alive
     return infer
+
+
+def _gate(name: str):
+    """The LSTM's recurrent activation as TF ops. Keras 2's hard_sigmoid is written
+    clip(0.2 x + 0.5, 0, 1): MUL, ADD, MINIMUM, MAXIMUM, builtin TFLite ops that
+    tflite-runtime 2.14 has, and in ONNX one HardSigmoid (export/onnx.py)."""
+    import tensorflow as tf
+
+    if name == "sigmoid":
+        return tf.sigmoid
+
+    def hard_sigmoid(x):
+        with tf.name_scope(GATE_SCOPE):
+            return tf.minimum(tf.maximum(x * HARD_SIGMOID_SLOPE + HARD_SIGMOID_OFFSET, 0.0), 1.0)
+
+    return hard_sigmoid

@@ -1,4 +1,4 @@
-"""Keras reference model -> .npz of its weights for the pure-numpy runtime backend."""
+"""A family model -> .npz of its weights for the pure-numpy runtime backend."""
 from __future__ import annotations
 
 import io

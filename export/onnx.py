@@ -1,4 +1,4 @@
-"""Keras reference model -> ONNX (tf2onnx), float32 / float16 / dynamic int8 / static int8."""
+"""A family model -> ONNX (tf2onnx), float32 / float16 / dynamic int8 / static int8."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from imdb_edge.export.graph import HEAD_SCOPE, INPUT_NAME, inference_function, weights_of
+from imdb_edge.export.graph import GATE_SCOPE, HEAD_SCOPE, INPUT_NAME, inference_function, loaded
 
 MODES = ("float32", "float16", "dynamic", "int8")
 OPSET = 17
@@ -19,7 +19,7 @@ INT8_FLOAT_OPS = ("Softmax", "Mul", "Sigmoid", "Add")  # and the head's MatMuls,
 
 def convert_onnx(model, *, quantize: str = "float32",
                  calibration: np.ndarray | None = None) -> bytes:
-    """Convert the reference model; returns the .onnx bytes (dynamic batch, no external data).
+    """Convert ``model`` (an intake.LoadedModel or a Keras 3 model); returns the .onnx bytes (dynamic batch, no external data).
 
     The recurrence is an ONNX Loop for float32 and dynamic. ``int8`` and ``float16`` convert
     the unrolled graph instead: static QDQ calibration cannot see tensors inside a Loop body
@@ -32,8 +32,12 @@ def convert_onnx(model, *, quantize: str = "float32",
         raise ValueError(f"unknown ONNX quantization {quantize!r}; choose from {', '.join(MODES)}")
     if quantize == "int8" and (calibration is None or len(calibration) == 0):
         raise ValueError("int8 needs calibration reviews")
-    fn = inference_function(weights_of(model), None, unroll=quantize in ("int8", "float16"))
+    source = loaded(model)
+    fn = inference_function(source.weights, source.spec, None,
+                            unroll=quantize in ("int8", "float16"))
     proto, _ = tf2onnx.convert.from_function(fn, input_signature=fn.input_signature, opset=OPSET)
+    if source.spec.gate == "hard_sigmoid":
+        _hard_sigmoid_nodes(proto.graph)
     if quantize == "float32":
         return proto.SerializeToString()
     if quantize == "float16":
@@ -77,3 +81,42 @@ def _quantize(src: str, dst: str, quantize: str, calibration) -> None:
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     per_channel=True, op_types_to_quantize=list(INT8_OP_TYPES),
                     nodes_to_exclude=head)
+
+
+def _hard_sigmoid_nodes(graph) -> None:
+    """Replace each gate's clip(0.2 x + 0.5, 0, 1), the Mul, Add, Max, Min that tf2onnx
+    names under graph.GATE_SCOPE (``.../hard_sigmoid_3/mul``), with ONNX's HardSigmoid,
+    whose alpha 0.2 and beta 0.5 are Keras 2's formula: in the graph and every Loop body."""
+    import re
+
+    from onnx import helper
+
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == attr.GRAPH:
+                _hard_sigmoid_nodes(attr.g)
+    pattern = re.compile(rf"^(.*?(?:^|/){GATE_SCOPE}(?:_\d+)?)/")
+    scopes: dict = {}
+    for node in graph.node:
+        match = pattern.match(node.name)
+        if match:
+            scopes.setdefault(match.group(1), []).append(node)
+    for scope, nodes in scopes.items():
+        produced = {o for n in nodes for o in n.output}
+        # x comes from outside the scope; the constants 0.2, 0.5, 0, 1 are named inside it.
+        data = [i for n in nodes for i in n.input
+                if i not in produced and not i.startswith(scope + "/")]
+        consumed = {i for n in graph.node if n not in nodes for i in n.input}
+        consumed |= {o.name for o in graph.output}
+        outputs = [o for o in produced if o in consumed]
+        if [n.op_type for n in nodes] != ["Mul", "Add", "Max", "Min"] or len(data) != 1 \
+                or len(outputs) != 1:
+            raise RuntimeError(f"cannot read the gate {scope!r} as one HardSigmoid "
+                               f"({[n.op_type for n in nodes]}); tf2onnx's output changed")
+        position = min(list(graph.node).index(n) for n in nodes)
+        for n in nodes:
+            graph.node.remove(n)
+        graph.node.insert(position, helper.make_node(
+            "HardSigmoid", data, outputs, name=f"{scope}/HardSigmoid", alpha=0.2, beta=0.5))
+        for constant in [i for i in graph.initializer if i.name.startswith(scope + "/")]:
+            graph.initializer.remove(constant)

@@ -1,11 +1,11 @@
-"""Keras reference model -> TFLite flatbuffer, builtin ops only, in five quantization modes."""
+"""A family model -> TFLite flatbuffer, builtin ops only, in five quantization modes."""
 from __future__ import annotations
 
 import tempfile
 
 import numpy as np
 
-from imdb_edge.export.graph import INPUT_NAME, inference_function, weights_of
+from imdb_edge.export.graph import INPUT_NAME, inference_function, loaded
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 
@@ -25,12 +25,12 @@ INT8_FLOAT_OPS = ("SOFTMAX", "MUL", "LOGISTIC", "ADD", "BATCH_MATMUL", "RESHAPE"
 
 def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
                    calibration: np.ndarray | None = None, int8_io: bool = False) -> bytes:
-    """Convert the reference model; returns the .tflite bytes.
+    """Convert ``model`` (an intake.LoadedModel or a Keras 3 model); returns the .tflite bytes.
 
     ``batch`` None makes the batch dimension resizable at run time. ``calibration`` (padded
-    training ids, (N, 200)) is required for ``int8`` and ``int16x8``. ``int8_io`` gives the
-    int8 model an int8 output (the input stays int32 token ids in every mode: ids up to
-    19999 do not fit in 8 bits).
+    training ids, (N, length)) is required for ``int8`` and ``int16x8``. ``int8_io`` gives the
+    int8 model an int8 output (the input stays int32 token ids in every mode: a vocabulary's
+    ids do not fit in 8 bits).
     """
     import tensorflow as tf
 
@@ -41,7 +41,8 @@ def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
     if int8_io and quantize != "int8":
         raise ValueError("int8 input/output applies to --quantize int8 only")
 
-    fn = inference_function(weights_of(model), batch, unroll=quantize == "int16x8")
+    source = loaded(model)
+    fn = inference_function(source.weights, source.spec, batch, unroll=quantize == "int16x8")
     with tempfile.TemporaryDirectory(prefix="imdb-edge-savedmodel-") as tmp:
         # Via a SavedModel: the calibrator needs a signature, which bare concrete functions lack.
         module = tf.Module()
