@@ -210,16 +210,9 @@ print(json.dumps({"version": tflite_runtime.__version__, "results": results}))
 
 
 def tflite214_python() -> Optional[str]:
-    """The Python of a venv holding tflite-runtime 2.14, or None when there is none.
-
-    ``$IMDB_EDGE_TFLITE214_PYTHON`` wins when set; otherwise ``.venv-tflite214/bin/python``
-    at the root of a source checkout is used if it exists.
-    """
-    explicit = os.environ.get(TFLITE214_PYTHON_ENV)
-    if explicit:
-        return explicit
-    default = Path(__file__).resolve().parent.parent / ".venv-tflite214" / "bin" / "python"
-    return str(default) if default.exists() else None
+    """The Python of a venv holding tflite-runtime 2.14 (``$IMDB_EDGE_TFLITE214_PYTHON``;
+    the Makefile and the test suite point it at the checkout's ``.venv-tflite214``), or None."""
+    return os.environ.get(TFLITE214_PYTHON_ENV) or None
 
 
 def load_in_tflite_runtime_214(models: Sequence[bytes], *, python: Optional[str] = None,
@@ -229,7 +222,7 @@ def load_in_tflite_runtime_214(models: Sequence[bytes], *, python: Optional[str]
     python = python or tflite214_python()
     if not python:
         raise FileNotFoundError(f"no tflite-runtime 2.14 venv: set {TFLITE214_PYTHON_ENV} to "
-                                "its python, or create .venv-tflite214 in the checkout")
+                                "the python of a venv with tflite-runtime 2.14")
     with tempfile.TemporaryDirectory(prefix="imdb-edge-tflite214-") as folder:
         paths = []
         for i, data in enumerate(models):

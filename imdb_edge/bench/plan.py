@@ -26,22 +26,18 @@ class BenchOptions:
     threads: tuple = (None,)              # interpreter threads; None = the backend's default
     pythons: tuple = ()                   # more interpreters (venvs) to find backends in
     cold_runs: int = 3                    # cold starts per row (median reported)
-    data: Optional[str] = None            # IMDB source for real test reviews (None: look for it)
+    data: Optional[str] = None            # IMDB source of test reviews (None: $IMDB_EDGE_DATA,
+                                          # else the reviews packaged with imdb-edge)
     random_inputs: bool = False           # seeded random rows even when a dataset is found
     seed: int = 0                         # for the random rows
 
 
 _PROBE = """
 import importlib.util, json, sys
-from importlib import metadata
+from imdb_edge.helpers import installed_versions
 from imdb_edge.runtime import available_backends
-versions = {}
-for package in ("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow",
-                "tensorflow-cpu", "keras"):
-    try:
-        versions[package] = metadata.version(package)
-    except metadata.PackageNotFoundError:
-        pass
+versions = installed_versions(("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime",
+                               "tensorflow", "tensorflow-cpu", "keras"))
 print(json.dumps({"python": sys.executable, "version": sys.version.split()[0],
                   "backends": available_backends(), "packages": versions,
                   "has_keras": all(importlib.util.find_spec(m) is not None
@@ -108,35 +104,37 @@ def keras_rows(model: str, python: str) -> list:
 
 
 def review_ids(options: BenchOptions, log):
-    """(ids int32 (reviews, 200), description): padded test reviews if a dataset is found,
-    else seeded random rows shaped like reviews (START, words, zero padding)."""
+    """(ids int32 (reviews, 200), description): the test reviews of ``data`` (or
+    ``$IMDB_EDGE_DATA``), else those packaged with imdb-edge, else (or with
+    ``random_inputs``) seeded random rows shaped like reviews (START, words, padding)."""
     import numpy as np
 
+    from imdb_edge import resources
     from imdb_edge.runtime import text
 
-    source = None if options.random_inputs else (options.data or
-                                                 os.environ.get("IMDB_EDGE_DATA") or None)
-    if source is None and not options.random_inputs:
-        shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "aclImdb_v1.tar.gz"
-        source = str(shared) if shared.is_file() else None
-    if source is not None:
+    source = options.data or os.environ.get("IMDB_EDGE_DATA") or None
+    if not options.random_inputs:
         try:
-            from imdb_edge.train import data as data_lib
+            if source is not None:
+                from imdb_edge.train import data as data_lib
 
-            x_test = data_lib.load(source).x_test
+                x_test, where = data_lib.load(source).x_test, source
+            else:
+                with np.load(resources.rows(), allow_pickle=False) as f:
+                    x_test, where = f["x_test"], "the rows packaged with imdb-edge"
             reps = -(-options.reviews // len(x_test))
             ids = np.tile(x_test, (reps, 1))[:options.reviews].astype(np.int32)
-            return ids, f"the first {options.reviews} test reviews of {source}" + (
+            return ids, f"the first {options.reviews} test reviews of {where}" + (
                 " (repeated)" if reps > 1 else "")
         except Exception as exc:
             if options.data:
                 raise
-            log(f"could not read {source} ({exc}); using random rows")
+            log(f"could not read {source or resources.rows()} ({exc}); using random rows")
     rng = np.random.default_rng(options.seed)
     lengths = rng.integers(10, text.MAX_LEN * 3 // 2, options.reviews)
     rows = [[text.START_ID, *rng.integers(text.INDEX_FROM, text.VOCAB_SIZE, n - 1)]
             for n in lengths]
-    why = "as asked" if options.random_inputs else "no dataset found"
+    why = "as asked" if options.random_inputs else "no dataset could be read"
     return text.pad(rows, text.MAX_LEN, text.VOCAB_SIZE), f"{options.reviews} random rows (seed {options.seed}; {why})"
 
 

@@ -1,19 +1,8 @@
-"""Ratios to Keras, the issue's targets, and the Markdown / JSON report."""
+"""Ratios to Keras, and the Markdown / JSON report."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-# The issue's targets, checked on the dynamic-range int8 TFLite batch-1 rows.
-TARGETS = (
-    # (column, comparison, limit, wording)
-    ("b1_p50_ms", "<=", 1.0, "batch-1 p50 <= 1.0 ms"),
-    ("cold_start_s", "<=", 0.5, "cold start of `imdb-edge score` <= 0.5 s"),
-    ("cold_rss_mb", "<=", 80.0, "peak RSS of the scoring process <= 80 MB"),
-    ("x_keras_fn_p50", ">=", 20.0, "batch-1 p50 >= 20x the compiled Keras call"),
-    ("x_keras_cold", ">=", 5.0, "cold start >= 5x Keras"),
-    ("x_keras_rss", ">=", 5.0, "peak RSS >= 5x smaller than Keras"),
-)
 
 # Markdown columns, in order: (key in a row, heading, format).
 COLUMNS = (
@@ -55,22 +44,6 @@ def finish_rows(rows: list) -> None:
         row.setdefault("errors", [])
 
 
-def check_targets(rows: list) -> list:
-    """The issue's targets against each dynamic-range int8 TFLite batch-1 row."""
-    results = []
-    for row in rows:
-        if not (row["format"] == "tflite" and row["quantization"] == "dynamic" and
-                row["batch_size"] == 1):
-            continue
-        for key, op, limit, wording in TARGETS:
-            value = row.get(key)
-            met = None if value is None else (value <= limit if op == "<=" else value >= limit)
-            results.append({"artifact": row["artifact"], "backend": row["backend"],
-                            "threads": row["threads"], "target": wording, "key": key,
-                            "limit": limit, "value": value, "met": met})
-    return results
-
-
 def to_markdown(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     batch = s["batch"]
@@ -102,15 +75,6 @@ def to_markdown(report: dict) -> str:
     if errors:
         lines += ["", "Errors:", ""] + [f"- {r['artifact']}/{r['backend']}: {e}"
                                         for r, e in errors]
-    if report["targets"]:
-        lines += ["", "## Targets (from the issue)", "",
-                  "| artifact | backend | thr | target | measured | met |", "|---|---|---|---|---:|---|"]
-        for t in report["targets"]:
-            value = "n/a" if t["value"] is None else (
-                f"{t['value']:.1f}x" if t["key"].startswith("x_") else f"{t['value']:.3f}")
-            met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
-            lines.append(f"| {t['artifact']} | {t['backend']} | {t['threads']} | "
-                         f"{t['target']} | {value} | {met} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,7 +11,7 @@ from imdb_edge.bench.measure import (BLOCK, PADDED_SINGLE_CALLS, measure_baselin
                                      measure_cold_starts, measure_warm)
 from imdb_edge.bench.plan import (BenchOptions, keras_rows, machine_description, plan_rows,
                                   probe_interpreter, review_ids)
-from imdb_edge.bench.report import check_targets, finish_rows
+from imdb_edge.bench.report import finish_rows
 from imdb_edge.bench.worker import WARMUP
 
 
@@ -65,7 +65,6 @@ def bench(options: BenchOptions, log: Callable[[str], None] = None) -> dict:
         "interpreters": interpreters,
         "rows": rows,
     }
-    report["targets"] = check_targets(rows)
     return report
 
 

@@ -1,0 +1,35 @@
+"""The docs against the code: the tolerance table in docs/parity.md is generated from
+imdb_edge/tolerances.py, and the packaged rows are those the script makes today."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tolerance_table_in_the_doc_is_the_one_in_the_code():
+    table = script("tolerance_table")
+    doc = table.DOC.read_text(encoding="utf-8")
+    assert table.current(doc), "docs/parity.md lost the generated table's markers"
+    assert table.current(doc) == table.render(), (
+        "docs/parity.md and imdb_edge/tolerances.py disagree: run "
+        "python scripts/tolerance_table.py")
+
+
+def test_the_generated_table_shows_every_bound_of_every_kind():
+    from imdb_edge.tolerances import TOLERANCES, Tolerance
+
+    table = script("tolerance_table")
+    assert {f for f, _, _ in table.COLUMNS} == {f.name for f in dataclasses.fields(Tolerance)}
+    rendered = table.render()
+    for kind in TOLERANCES:
+        assert f"\n| {kind} |" in rendered
