@@ -8,7 +8,7 @@ ARTIFACTS ?= artifacts
 REPORT ?= reports/parity
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: all setup setup-tflite214 export parity bench train train-val test test-tflite214 clean
+.PHONY: all setup setup-tflite214 export parity bench train train-val test test-tflite214 test-wheel clean
 
 # Main job: export every artifact from the committed reference model, then prove parity
 # on all 25,000 test reviews and write the reports.
@@ -47,12 +47,19 @@ train-val: setup
 
 # The whole suite in the main venv, then the runtime suite again under tflite-runtime 2.14
 # with numpy 1.x (the Raspberry Pi guides' runtime).
+# This checkout's paths reach the library through the environment and flags only.
 test: setup setup-tflite214
 	IMDB_EDGE_TFLITE214_PYTHON=$(CURDIR)/$(VENV214)/bin/python $(VENV)/bin/python -m pytest -q
 	$(MAKE) test-tflite214
+	$(MAKE) test-wheel
 
 test-tflite214: setup-tflite214
 	$(VENV214)/bin/python -m pytest -q tests/runtime -p no:cacheprovider
+
+# The user's first command from the built wheel: [export] in a fresh venv outside the
+# checkout exports with no flag and no network, then a [litert]-only venv scores the result.
+test-wheel:
+	PYTHON=$(PYTHON) scripts/check_wheel.sh
 
 clean:
 	rm -rf $(VENV) $(VENV214) build *.egg-info .pytest_cache

@@ -15,7 +15,7 @@ largest difference from the exported graph's output.
                        for every mode but int8 (the token read with one GATHER of column t).
 * rotated_ids        - the ids loop variable rotated by one position per step, the body
                        reading column 0 (two STRIDED_SLICEs and a CONCATENATION more per
-                       step; what int8 shipped until 2026-11-29, see export/graph.py).
+                       step; what int8 once shipped, see export/graph.py).
 * ids_by_slice       - the token read as ``ids[:, t]``: a STRIDED_SLICE whose begin and end
                        TFLite builds with two PACKs every step (what export shipped before).
 * input_precomputed  - the export step with the input projection x @ kernel + bias done

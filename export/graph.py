@@ -8,14 +8,13 @@ head after it only BATCH_MATMUL, reshaping, ADD and LOGISTIC: builtin ops in TFL
 standard ops in ONNX, with the weights stored once.
 
 The step reads its token with one GATHER of column t of the ids, which ride through the
-loop as an int32 pass-through loop variable. Two other readings were measured slower
-(benchmarks/README.md): ``ids[:, t]`` is a STRIDED_SLICE whose begin and end TFLite
-builds with two PACKs every step (1.23x the batch-1 latency), and rotating the ids by one
-position per step to read column 0 (1.42x), which int8 used to do for fear of TensorFlow
-issue #75140: TFLite's WHILE frees pass-through outputs and the calibrator segfaults
-reading them. With TF 2.21 every int8 conversion of this graph tried completes (batch 1
-and 64, float and int8 output, four calibration sets of 500 reviews, and the tests),
-presumably because the calibrator logs float tensors and the ids are int32.
+loop as an int32 pass-through loop variable. The two other readings are slower
+(benchmarks/README.md, "Graph variants"): ``ids[:, t]`` is a STRIDED_SLICE whose begin
+and end TFLite builds with two PACKs every step, and rotating the ids by one position per
+step to read column 0 adds slices and a concatenation to every step. Rotation guarded
+against TensorFlow #75140 (TFLite's WHILE frees pass-through outputs, and the calibrator
+segfaults reading them); the int8 calibrator converts this graph without it, presumably
+because it logs float tensors and the ids are int32.
 """
 from __future__ import annotations
 
