@@ -12,6 +12,7 @@ and other whitespace stay inside words, as they do in Keras.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import re
 from typing import Iterable, Mapping, Sequence
@@ -40,6 +41,32 @@ UNKNOWN_POLICIES = ("drop", "oov")
 # keeps the first ids and pads at the end ("post"); keras.utils.pad_sequences defaults to
 # "pre" for both.
 SIDES = ("post", "pre")
+
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """How a model's rows are made from a review's words. The defaults are the notebook's:
+    unknown words dropped (imdb.npz), ids >= the vocabulary size -> 0, the first ids kept,
+    padding at the end."""
+    unknown_words: str = "drop"     # "drop" | "oov"
+    out_of_range_id: int = PAD_ID   # PAD_ID, or OOV_ID as load_data(num_words=N) does
+    truncating: str = "post"        # "post" keeps the first ids, "pre" the last
+    padding: str = "post"           # "post" pads at the end, "pre" at the front
+
+    def __post_init__(self):
+        _check_choice("unknown_words", self.unknown_words, UNKNOWN_POLICIES)
+        _check_choice("out_of_range_id", self.out_of_range_id, (PAD_ID, OOV_ID))
+        _check_choice("truncating", self.truncating, SIDES)
+        _check_choice("padding", self.padding, SIDES)
+
+
+NOTEBOOK = Convention()
 
 _TRANSLATE = str.maketrans({c: " " for c in FILTERS})
 _WORD = re.compile(r"[^ ]+")
@@ -132,19 +159,36 @@ def pad(sequences: Sequence[Sequence[int]], max_len: int, vocab_size: int, *,
 
 
 def encode_batch(texts: Iterable[str], word_index: Mapping[str, int], max_len: int,
-                 vocab_size: int, *, unknown: str = "drop", out_of_range: int = PAD_ID,
-                 truncating: str = "post", padding: str = "post"):
+                 vocab_size: int, convention: Convention = NOTEBOOK):
     """Encode and pad many reviews. Returns (ids (N, max_len) int32, word counts, unknown
-    counts), the same rows as ``pad([encode(t)[0] ...])``."""
-    encoded = [encode(t, word_index, unknown=unknown, keep=max_len, truncating=truncating)
-               for t in texts]
+    counts), the same rows as ``pad([encode(t)[0] ...])`` under ``convention``."""
+    c = convention
+    encoded = [encode(t, word_index, unknown=c.unknown_words, keep=max_len,
+                      truncating=c.truncating) for t in texts]
     counts = np.array([e[1] for e in encoded], dtype=np.int64)
     unknowns = np.array([e[2] for e in encoded], dtype=np.int64)
-    rows = pad([e[0] for e in encoded], max_len, vocab_size, out_of_range=out_of_range,
-               truncating=truncating, padding=padding)
-    return rows, counts, unknowns
+    return pad_with([e[0] for e in encoded], max_len, vocab_size, c), counts, unknowns
 
 
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+def pad_with(sequences, max_len: int, vocab_size: int, convention: Convention = NOTEBOOK):
+    """``pad`` with a convention's out-of-range id and sides."""
+    return pad(sequences, max_len, vocab_size, out_of_range=convention.out_of_range_id,
+               truncating=convention.truncating, padding=convention.padding)
+
+
+def convention_problems(rows: np.ndarray, convention: Convention) -> list[str]:
+    """What in already-padded ``rows`` a convention could not have produced (rows made
+    another way, e.g. an .npz padded at the front while the convention pads at the end)."""
+    problems = []
+    if convention.unknown_words == "drop" and convention.out_of_range_id != OOV_ID and \
+            (rows == OOV_ID).any():
+        problems.append(f"they hold the OOV id {OOV_ID}, which unknown words 'drop' with "
+                        f"out-of-range id {convention.out_of_range_id} never writes")
+    if convention.truncating == "post" and convention.padding == "post" and len(rows):
+        # Every such row starts with START; padding or cutting at the front moves it.
+        moved = int((rows[:, 0] != START_ID).sum())
+        if moved:
+            problems.append(f"{moved} rows do not start with the start id {START_ID}, so they "
+                            "were padded or cut at the front")
+    return problems
+

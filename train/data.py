@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge.atomic import atomic_write
-from imdb_edge.runtime.text import MAX_LEN, TOKENIZER_VERSION, VOCAB_SIZE, encode, pad
+from imdb_edge.runtime.text import (MAX_LEN, NOTEBOOK, TOKENIZER_VERSION, VOCAB_SIZE, Convention,
+                                    encode, pad, pad_with)
 
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 WORD_INDEX_NAME = "imdb_word_index.json"
@@ -63,8 +64,10 @@ def resolve_source(data: str | os.PathLike | None) -> str | None:
 
 
 def load(data: str | os.PathLike | None = None, *, word_index: str | os.PathLike | None = None,
-         cache_dir: str | os.PathLike | None = None) -> Dataset:
-    """Load the dataset from ``data`` (see module doc). Raises DataError with a fix-it message."""
+         cache_dir: str | os.PathLike | None = None,
+         convention: Convention = NOTEBOOK) -> Dataset:
+    """Load the dataset from ``data`` (see module doc), raw text encoded under
+    ``convention``. Raises DataError with a fix-it message."""
     source = resolve_source(data)
     if source is None:
         return load_keras()
@@ -76,7 +79,7 @@ def load(data: str | os.PathLike | None = None, *, word_index: str | os.PathLike
         path = path / ARCHIVE_NAME
     if path.suffix == ".npz":
         return load_npz(path)
-    return load_archive(path, word_index=word_index, cache_dir=cache_dir)
+    return load_archive(path, word_index=word_index, cache_dir=cache_dir, convention=convention)
 
 
 def load_keras() -> Dataset:
@@ -140,13 +143,14 @@ def load_word_index(path: str | os.PathLike) -> dict[str, int]:
 
 
 def load_archive(path: str | os.PathLike, *, word_index: str | os.PathLike | None = None,
-                 cache_dir: str | os.PathLike | None = None) -> Dataset:
+                 cache_dir: str | os.PathLike | None = None,
+                 convention: Convention = NOTEBOOK) -> Dataset:
     """Tokenise the raw reviews (tar.gz or extracted folder), cached by a hash of the inputs."""
     path = Path(path)
     index_path = Path(word_index) if word_index else _find_word_index(path)
     key = hashlib.sha256(
         f"{source_digest(path)}|{file_sha256(index_path)}|tok{TOKENIZER_VERSION}|"
-        f"{MAX_LEN}|{VOCAB_SIZE}|{SHUFFLE_SEED}".encode()).hexdigest()
+        f"{MAX_LEN}|{VOCAB_SIZE}|{SHUFFLE_SEED}|{convention}".encode()).hexdigest()
     cache = Path(cache_dir or os.environ.get("IMDB_EDGE_CACHE") or
                  Path.home() / ".cache" / "imdb-edge") / f"imdb-{key[:24]}.npz"
     if cache.is_file():
@@ -163,9 +167,11 @@ def load_archive(path: str | os.PathLike, *, word_index: str | os.PathLike | Non
         if not items:
             raise DataError(f"{path} has no {split} reviews under aclImdb/{split}/{{pos,neg}}/")
         order = rng.permutation(len(items))
-        # Unknown words are dropped, as imdb.npz does (only test reviews have any).
-        x = pad([encode(items[i][2], index, keep=MAX_LEN)[0] for i in order],
-                MAX_LEN, VOCAB_SIZE)
+        # The notebook convention drops unknown words, as imdb.npz does (only test reviews
+        # have any: the index ranks the training reviews' words).
+        x = pad_with([encode(items[i][2], index, unknown=convention.unknown_words,
+                             keep=MAX_LEN, truncating=convention.truncating)[0] for i in order],
+                     MAX_LEN, VOCAB_SIZE, convention)
         y = np.array([items[i][0] for i in order], dtype=np.int32)
         splits[split] = (x, y)
     dataset = Dataset(*splits["train"], *splits["test"], source=str(path), sha256=key)

@@ -77,7 +77,7 @@ TEXTS = ["A great film, great acting.", "", "awful plot<br />bad acting zzz-unkn
 
 
 def test_predict_text_is_predict_ids_of_the_encoding(case):
-    ids, _, _ = text.encode_batch(TEXTS, case._vocabulary)
+    ids, _, _ = text.encode_batch(TEXTS, case._vocabulary, case.max_len, case.vocab_size)
     np.testing.assert_array_equal(case.predict_text(TEXTS), case.predict_ids(ids))
 
 

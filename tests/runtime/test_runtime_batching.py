@@ -44,10 +44,16 @@ def test_score_ids_counts_tokens_and_unknown(fake_model):
 
 
 def test_score_ids_agrees_with_score_texts(fake_model):
+    """The same probability and label; the counts differ only by the dropped unknown word
+    ("zzz"), which leaves no trace in its row."""
     model = fake_model()
     texts = ["a good film", "the plot was awful zzz", ""]
     ids, _, _ = model.encode(texts)
-    assert model.score_ids(ids) == model.score_texts(texts)
+    by_ids, by_text = model.score_ids(ids), model.score_texts(texts)
+    assert [(r["probability"], r["label"]) for r in by_ids] == \
+        [(r["probability"], r["label"]) for r in by_text]
+    assert [(r["tokens"], r["unknown"]) for r in by_text] == [(3, 0), (5, 1), (0, 0)]
+    assert [(r["tokens"], r["unknown"]) for r in by_ids] == [(3, 0), (4, 0), (0, 0)]
 
 
 class OverlapDetector:
