@@ -15,7 +15,7 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/imdb-edge-wheel-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-pip_flags=(--quiet --disable-pip-version-check)
+pip_flags=(--quiet --disable-pip-version-check --no-compile)
 started=$SECONDS
 
 step() { printf 'check_wheel: [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
