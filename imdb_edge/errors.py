@@ -1,22 +1,63 @@
-"""Which exceptions mean "bad input" (one line, exit 2) rather than a bug (traceback)."""
+"""The domain's errors: what the CLI prints as one line with exit status 2.
+
+Everything the project raises on purpose for bad input derives from ``ImdbEdgeError``; the
+CLI turns only that (and the operating system's I/O errors, see ``io_error_line``) into one
+line, so a real bug keeps its traceback instead of passing for bad usage.
+"""
 from __future__ import annotations
 
-
-class UsageError(Exception):
-    """Bad arguments or input: printed as one line, exit status 2."""
+import errno
 
 
-def user_errors() -> tuple:
-    # ArtifactError and DataError subclass ValueError/Exception in modules the CLI may not
-    # have imported; DataError lives beside TensorFlow code, so it is looked up only if loaded.
+class ImdbEdgeError(Exception):
+    """Bad input, bad files or a bad environment: one line, exit status 2."""
+
+
+class UsageError(ImdbEdgeError):
+    """Bad arguments or input."""
+
+
+class InputError(ImdbEdgeError, ValueError):
+    """Ids or texts handed to a Model that it cannot score (a ValueError for API callers)."""
+
+
+class SignatureError(ImdbEdgeError, ValueError):
+    """An artifact is unsigned, signed by another key, or its signature does not verify."""
+
+
+# Errors of the operating system that say something about the environment (a full disk, a
+# missing file, a closed descriptor), not about the code: one line, exit 2, like bad input.
+IO_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENOSPC", "EDQUOT", "EROFS", "EIO",
+    "EBADF", "EFBIG", "EMFILE", "ENFILE", "ENAMETOOLONG", "ELOOP", "EEXIST", "ENXIO",
+    "ETXTBSY", "ENOTEMPTY", "EXDEV", "ENODEV") if hasattr(errno, name))
+
+# Verbs whose modules still raise plain ValueError for bad usage (train, export, bench):
+# for them a ValueError is still read as bad input, until they raise ImdbEdgeError.
+LEGACY_VALUE_ERROR_VERBS = ("train", "export", "bench")
+
+
+def user_errors(verb: str = "") -> tuple:
+    """The exception types the CLI reports as one line for ``verb``."""
     import sys
 
-    errors = [UsageError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
-              NotADirectoryError]
+    errors = [ImdbEdgeError]
+    # DataError lives beside TensorFlow code (train/data.py): looked up only if loaded.
     data = sys.modules.get("imdb_edge.train.data")
     if data is not None:
         errors.append(data.DataError)
+    if verb in LEGACY_VALUE_ERROR_VERBS:
+        errors.append(ValueError)
     return tuple(errors)
+
+
+def io_error_line(exc: BaseException):
+    """One line for an OSError of the environment, or None for anything else."""
+    if not isinstance(exc, OSError) or exc.errno not in IO_ERRNOS:
+        return None
+    what = exc.strerror or str(exc)
+    where = exc.filename if exc.filename is not None else None
+    return f"{where}: {what}" if where is not None else what
 
 
 def quiet_tensorflow() -> None:

@@ -13,8 +13,10 @@ from .backends import resolve
 from .backends._common import threads_or_none
 from .inputs import check_ids, check_texts
 from .sidecar import ArtifactError, Sidecar, load_sidecar, load_vocabulary, read_verified
+from imdb_edge.errors import InputError
 
 EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "numpy": ".npz"}
+MAX_FILE_BYTES = 1 << 40  # a size in a sidecar above this is not a file this runtime reads
 
 
 class Model:
@@ -86,6 +88,7 @@ class Model:
         """Feed validated ids in chunks the model accepts. A fixed-batch model gets its last
         chunk padded with all-zero rows, whose outputs are dropped."""
         backend = self._backend
+        _guard(ids, self.max_len, self.vocab_size)
         size = backend.batch or backend.chunk
         out = np.empty(len(ids), np.float32)
         for start in range(0, len(ids), size):
@@ -104,7 +107,25 @@ class Model:
             raise ArtifactError(f"{self.sidecar.artifact} returned {out[bad[0]]} for row "
                                 f"{bad[0]} ({len(bad)} of {len(out)} rows not finite): its "
                                 "weights are corrupt; re-export it")
+        # A probability outside [0, 1] (a graph without its final sigmoid, a wrong output
+        # scale in a re-signed sidecar) would still be labelled: refuse it instead.
+        bad = np.flatnonzero((out < 0) | (out > 1))
+        if len(bad):
+            raise ArtifactError(f"{self.sidecar.artifact} returned {out[bad[0]]:g} for row "
+                                f"{bad[0]} ({len(bad)} of {len(out)} rows outside [0, 1]): it "
+                                "is not a probability; the artifact or its sidecar is wrong")
         return out
+
+
+def _guard(ids, max_len: int, vocab_size: int) -> None:
+    """The last check before a backend: whatever path built ``ids`` (check_ids, encode),
+    only a plain int32 (N, max_len) array of ids in [0, vocab_size) goes further."""
+    if type(ids) is not np.ndarray or ids.dtype != np.int32 or ids.ndim != 2 or \
+            ids.shape[1] != max_len or not ids.flags.c_contiguous:
+        raise InputError(f"internal: ids reached the backend as {type(ids).__name__} "
+                         f"{getattr(ids, 'dtype', '?')} {getattr(ids, 'shape', '?')}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise InputError(f"ids outside [0, {vocab_size}) reached the backend")
 
 
 def load(path: str | os.PathLike, *, backend: Optional[str] = None,
@@ -163,10 +184,13 @@ def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ArtifactError(f"{where}: preprocessing {field} must be a positive integer, "
                                 f"got {value!r}")
-    size = sidecar.size_bytes
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ArtifactError(f"{where}: size_bytes must be the artifact's size in bytes, "
-                            f"got {size!r}")
+    for name, size in (("size_bytes", sidecar.size_bytes),
+                       ("vocabulary_size_bytes", pre.vocabulary_size_bytes)):
+        if size is None and name == "vocabulary_size_bytes":
+            continue
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_BYTES:
+            raise ArtifactError(f"{where}: {name} must be a file size in bytes (0 to "
+                                f"{MAX_FILE_BYTES}), got {_short(size)}")
     if sidecar.batch is not None and (isinstance(sidecar.batch, bool) or
                                       not isinstance(sidecar.batch, int) or sidecar.batch < 1):
         raise ArtifactError(f"{where}: batch must be a positive integer or null, "
@@ -174,5 +198,32 @@ def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
     if not (isinstance(sidecar.labels, list) and len(sidecar.labels) == 2 and
             all(isinstance(label, str) for label in sidecar.labels)):
         raise ArtifactError(f"{where}: labels must be [negative, positive], got {sidecar.labels!r}")
-    if isinstance(sidecar.threshold, bool) or not isinstance(sidecar.threshold, (int, float)):
-        raise ArtifactError(f"{where}: threshold must be a number, got {sidecar.threshold!r}")
+    threshold = sidecar.threshold
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+            not 0 < threshold < 1:  # NaN fails this too
+        raise ArtifactError(f"{where}: threshold must be a number between 0 and 1 "
+                            f"(exclusive), got {_short(threshold)}")
+    for name, spec in (("input", sidecar.input), ("output", sidecar.output)):
+        if not isinstance(spec.shape, list) or not all(
+                d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d < 1 << 31)
+                for d in spec.shape):
+            raise ArtifactError(f"{where}: {name} shape must be a list of sizes or null, "
+                                f"got {_short(spec.shape)}")
+        if not isinstance(spec.dtype, str):
+            raise ArtifactError(f"{where}: {name} dtype must be a string, got {_short(spec.dtype)}")
+    if sidecar.input.shape[-1:] != [pre.max_len] or len(sidecar.input.shape) != 2:
+        raise ArtifactError(f"{where}: input shape {sidecar.input.shape} is not "
+                            f"[batch, max_len {pre.max_len}]")
+    scale, zero_point = sidecar.output.scale, sidecar.output.zero_point
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                              or not 0 < scale < 1e6):
+        raise ArtifactError(f"{where}: output scale must be a positive number, got {_short(scale)}")
+    if zero_point is not None and (isinstance(zero_point, bool) or not isinstance(zero_point, int)
+                                   or not -(1 << 31) <= zero_point < 1 << 31):
+        raise ArtifactError(f"{where}: output zero_point must be a 32-bit integer, got "
+                            f"{_short(zero_point)}")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"

@@ -15,12 +15,16 @@ import stat
 from pathlib import Path
 from typing import Any, Optional
 
+from imdb_edge.errors import ImdbEdgeError
+
 SCHEMA_VERSION = 1
 FORMATS = ("tflite", "onnx", "numpy")
 MAX_SIDECAR_BYTES = 16 << 20   # sidecars are a few KB; never read a huge file whole
+# Vocabularies are read whole: the IMDB word index (88,584 words) is 0.7 MB.
+MAX_VOCABULARY_BYTES = 64 << 20
 
 
-class ArtifactError(ValueError):
+class ArtifactError(ImdbEdgeError, ValueError):
     """An artifact or its sidecar is missing, malformed, tampered with or unsafe."""
 
 
@@ -45,6 +49,10 @@ class Preprocessing:
     tokenizer_version: int
     vocabulary_file: str     # one word per line; line r (1-based) is the word of rank r
     vocabulary_sha256: str
+    # The vocabulary file's size, checked before it is read (as size_bytes is for the
+    # artifact). None only in sidecars written before it was recorded: those vocabularies
+    # are refused above MAX_VOCABULARY_BYTES instead.
+    vocabulary_size_bytes: Optional[int] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +107,11 @@ def load_sidecar(artifact: str | os.PathLike) -> Sidecar:
     except FileNotFoundError:
         raise ArtifactError(f"no sidecar {path}: every artifact needs the JSON written beside it "
                             "by `imdb-edge export`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ArtifactError(f"sidecar {path} is not valid JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        # ValueError: json's own errors, invalid UTF-8, and integers over Python's
+        # 4,300-digit conversion limit
+        raise ArtifactError(f"sidecar {path} is not valid JSON ({' '.join(str(exc).split())})"
+                            ) from None
     return parse_sidecar(raw, artifact.parent, where=str(path))
 
 
@@ -183,9 +194,20 @@ def read_verified(path: Path, expected_sha256: str, what: str,
 
 
 def load_vocabulary(sidecar: Sidecar) -> dict:
-    """word -> rank, from the sidecar's vocabulary file, hash-checked."""
+    """word -> rank, from the sidecar's vocabulary file, size- and hash-checked."""
+    expected = sidecar.preprocessing.vocabulary_size_bytes
+    if expected is None:
+        path = sidecar.vocabulary_path
+        try:
+            size = regular_file_size(path, "vocabulary")
+        except FileNotFoundError:
+            raise ArtifactError(f"vocabulary {path} not found") from None
+        if size > MAX_VOCABULARY_BYTES:
+            raise ArtifactError(f"vocabulary {path} is {size} bytes, over the "
+                                f"{MAX_VOCABULARY_BYTES >> 20} MiB a vocabulary may have; "
+                                "corrupted or replaced")
     data = read_verified(sidecar.vocabulary_path, sidecar.preprocessing.vocabulary_sha256,
-                         "vocabulary")
+                         "vocabulary", size=expected)
     try:
         words = data.decode("utf-8").split("\n")
     except UnicodeDecodeError:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from imdb_edge.commands.score import threads_arg
 from imdb_edge.errors import UsageError
 
 
@@ -24,7 +25,7 @@ def add_parser(sub):
     p.add_argument("--backend", action="append", metavar="NAME",
                    help="only these backends (repeatable; default: every installed device "
                    "backend for each artifact's format; tensorflow_lite only if named)")
-    p.add_argument("--threads", action="append", type=int, metavar="N",
+    p.add_argument("--threads", action="append", type=threads_arg, metavar="N",
                    help="interpreter threads; repeat to compare (default: the backend's own)")
     p.add_argument("--python", action="append", metavar="PATH",
                    help="another interpreter (venv) with imdb-edge installed, for backends "

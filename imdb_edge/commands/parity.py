@@ -35,7 +35,8 @@ def add_parser(sub):
     p.add_argument("--jobs", type=int, metavar="N",
                    help="artifact x backend runs at once (default: the CPU count, at most 4)")
     p.add_argument("--threads", type=int, metavar="N",
-                   help="interpreter threads per run (default: 1 when runs share the CPUs)")
+                   help="interpreter threads per run, 1 to 64 (default: 1 when runs share "
+                   "the CPUs)")
     p.add_argument("--random-rows", type=int, default=64, metavar="N",
                    help="seeded random id rows added to the edge cases (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

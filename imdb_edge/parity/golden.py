@@ -19,7 +19,7 @@ import numpy as np
 
 from imdb_edge import __version__
 from imdb_edge.atomic import atomic_write
-from imdb_edge.errors import UsageError
+from imdb_edge.errors import ImdbEdgeError, UsageError
 from imdb_edge.metrics import THRESHOLD, edge_cases
 from imdb_edge.runtime import text
 from imdb_edge.tolerances import TOLERANCES
@@ -33,7 +33,7 @@ PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "ai-edge-litert", "tflite-r
             "onnxruntime", "onnx", "tf2onnx", "matplotlib")
 
 
-class GoldenError(ValueError):
+class GoldenError(ImdbEdgeError, ValueError):
     """A golden file is missing, malformed or does not match its own checksums."""
 
 

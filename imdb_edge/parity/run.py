@@ -20,6 +20,7 @@ from imdb_edge.parity.golden import (RANDOM_ROWS, SEED, Reference, accuracy, che
                                     tolerance_table, versions)
 from imdb_edge.runtime import load
 from imdb_edge.runtime.backends import BACKENDS, available_backends
+from imdb_edge.runtime.backends._common import MAX_THREADS
 from imdb_edge.runtime.sidecar import load_sidecar
 from imdb_edge.tolerances import judge, tolerance_for
 
@@ -160,6 +161,8 @@ def _check_options(options: ParityOptions) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 1):
             raise UsageError(f"--{name} must be a whole number >= 1, got {value!r}")
+    if options.threads is not None and options.threads > MAX_THREADS:
+        raise UsageError(f"--threads must be at most {MAX_THREADS}, got {options.threads}")
     if options.random_rows < 0:
         raise UsageError("--random-rows must be >= 0")
     if options.backends is not None:
@@ -223,8 +226,9 @@ def _run_all(runs, reference, jobs, threads, log):
 
 
 def _expected_cost(path: Path) -> float:
-    """Rough relative CPU time per row, measured on 2-core x86: int16x8 TFLite runs on
-    reference kernels (~15x a float artifact), batch-1 TFLite costs ~2x batch-64."""
+    """Rough relative CPU time per row, so the longest runs start first: int16x8 TFLite
+    runs on slow reference kernels, and batch-1 TFLite costs more per row than batch-64
+    (the weights below: benchmarks/README.md, "Parity throughput")."""
     try:
         side = load_sidecar(path)
     except ValueError:

@@ -17,8 +17,10 @@ import importlib
 import importlib.util
 from typing import Optional
 
+from imdb_edge.errors import ImdbEdgeError
 
-class BackendError(ValueError):
+
+class BackendError(ImdbEdgeError, ValueError):
     """The requested backend is unknown, does not run this format, or is not installed."""
 
 

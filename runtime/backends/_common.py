@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from imdb_edge.errors import InputError
+
 from ..sidecar import ArtifactError, Sidecar, TensorSpec
 
 
@@ -84,9 +86,18 @@ def probabilities(out, rows: int, quant: Optional[tuple]) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
+# The most interpreter threads a load may ask for. LiteRT crashes (SIGSEGV) with 100,000
+# threads and onnxruntime spends minutes and gigabytes starting them; no device this runs
+# on has more than a few dozen cores, and past the core count threads only slow it down.
+MAX_THREADS = 64
+
+
 def threads_or_none(threads) -> Optional[int]:
+    """``threads`` as an int in [1, MAX_THREADS], or None (the backend's default)."""
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or \
+            not 1 <= threads <= MAX_THREADS:
+        raise InputError(f"threads must be a whole number from 1 to {MAX_THREADS}, "
+                         f"got {threads!r}")
     return int(threads)

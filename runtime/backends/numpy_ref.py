@@ -4,8 +4,7 @@ other backends are compared with.
 Keras LSTM semantics: gates in order i, f, c, o; recurrent activation sigmoid; activation
 SOFTMAX over the units (so the final state sums to ~1 and is read as attention weights over
 the time steps; units == max_len). Everything is float32, like Keras, so results match it
-to ~1e-6. ``threads`` is ignored: numpy's BLAS reads its thread count from the environment
-(OMP_NUM_THREADS, OPENBLAS_NUM_THREADS) at start-up.
+to ~1e-6. ``threads`` limits numpy's BLAS threads during each call (default 1).
 """
 from __future__ import annotations
 
@@ -14,7 +13,9 @@ import io
 import numpy as np
 
 from ..sidecar import ArtifactError, Sidecar
+from ._blas import BlasThreads
 from ._common import Backend
+from ._npz import check_members
 
 NAMES = ("embedding", "kernel", "recurrent_kernel", "bias", "dense_kernel", "dense_bias")
 
@@ -30,14 +31,18 @@ class NumpyBackend(Backend):
 
     def __init__(self, model_bytes: bytes, sidecar: Sidecar, threads=None):
         self._w = load_weights(model_bytes, sidecar)
+        self._threads = threads or 1  # BLAS threads per call: one unless told otherwise
+        self._blas = BlasThreads()
 
     def run(self, ids: np.ndarray) -> np.ndarray:
-        return forward(ids, **self._w)
+        with self._blas(self._threads):
+            return forward(ids, **self._w)
 
 
 def load_weights(model_bytes: bytes, sidecar: Sidecar) -> dict:
     """The six arrays from the verified .npz bytes, checked by name, dtype and shape."""
     artifact = sidecar.artifact
+    check_members(model_bytes, artifact, NAMES)  # sizes and headers, before any inflating
     try:
         # allow_pickle=False: an .npz can hold pickled objects, which run code when loaded.
         npz = np.load(io.BytesIO(model_bytes), allow_pickle=False)

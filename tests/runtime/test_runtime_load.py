@@ -133,7 +133,7 @@ def test_bare_npy_is_refused(generator, model_copy):
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
 def test_bad_thread_counts(model_copy, threads):
-    with pytest.raises(ValueError, match="threads must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="threads must be a whole number from 1 to 64"):
         load(model_copy, threads=threads)
 
 

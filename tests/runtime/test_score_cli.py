@@ -89,7 +89,7 @@ def test_bad_ids_file_exits_2(capsys, model_dir, tmp_path, rows, message):
     (["--text", "x", "--file", "f"], r"got --text, --file\)"),
     (["-", "--ids", "f"], r"got -, --ids\)"),
     (["--file", "missing.txt"], "No such file or directory"),
-    (["--text", "x", "--threads", "0"], "threads must be a whole number >= 1"),
+    (["--text", "x", "--threads", "0"], "threads must be a whole number from 1 to 64"),
     (["--text", "x", "--backend", "onnxruntime"], "runs onnx artifacts, this one is numpy"),
 ])
 def test_usage_errors_exit_2(capsys, model_dir, tmp_path, monkeypatch, argv, message):
