@@ -96,27 +96,47 @@ def _hard_sigmoid_nodes(graph) -> None:
             if attr.type == attr.GRAPH:
                 _hard_sigmoid_nodes(attr.g)
     pattern = re.compile(rf"^(.*?(?:^|/){GATE_SCOPE}(?:_\d+)?)/")
-    scopes: dict = {}
-    for node in graph.node:
-        match = pattern.match(node.name)
-        if match:
-            scopes.setdefault(match.group(1), []).append(node)
-    for scope, nodes in scopes.items():
-        produced = {o for n in nodes for o in n.output}
-        # x comes from outside the scope; the constants 0.2, 0.5, 0, 1 are named inside it.
-        data = [i for n in nodes for i in n.input
-                if i not in produced and not i.startswith(scope + "/")]
-        consumed = {i for n in graph.node if n not in nodes for i in n.input}
-        consumed |= {o.name for o in graph.output}
-        outputs = [o for o in produced if o in consumed]
-        if [n.op_type for n in nodes] != ["Mul", "Add", "Max", "Min"] or len(data) != 1 \
+    constants = {i.name for i in graph.initializer} | {
+        o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    nodes = list(graph.node)
+    scope_of = [(m.group(1) if (m := pattern.match(n.name)) else None) for n in nodes]
+    if not any(scope_of):
+        return
+    members: dict = {}
+    for n, scope in zip(nodes, scope_of):
+        if scope:
+            members.setdefault(scope, []).append(n)
+    # Which scopes (None: outside any gate) read each tensor.
+    readers: dict = {}
+    for n, scope in zip(nodes, scope_of):
+        for i in n.input:
+            readers.setdefault(i, set()).add(scope)
+    for o in graph.output:
+        readers.setdefault(o.name, set()).add(None)
+    replacement = {}
+    for scope, group in members.items():
+        produced = {o for n in group for o in n.output}
+        # x comes from outside the scope; the constants 0.2, 0.5, 0, 1 are named inside it,
+        # or are one scope's constants shared by all (tf2onnx merges equal initializers).
+        data = [i for n in group for i in n.input
+                if i not in produced and not i.startswith(scope + "/") and i not in constants]
+        outputs = [o for o in produced if readers.get(o, set()) - {scope}]
+        if [n.op_type for n in group] != ["Mul", "Add", "Max", "Min"] or len(data) != 1 \
                 or len(outputs) != 1:
             raise RuntimeError(f"cannot read the gate {scope!r} as one HardSigmoid "
-                               f"({[n.op_type for n in nodes]}); tf2onnx's output changed")
-        position = min(list(graph.node).index(n) for n in nodes)
-        for n in nodes:
-            graph.node.remove(n)
-        graph.node.insert(position, helper.make_node(
-            "HardSigmoid", data, outputs, name=f"{scope}/HardSigmoid", alpha=0.2, beta=0.5))
-        for constant in [i for i in graph.initializer if i.name.startswith(scope + "/")]:
-            graph.initializer.remove(constant)
+                               f"({[n.op_type for n in group]}); tf2onnx's output changed")
+        replacement[scope] = helper.make_node(
+            "HardSigmoid", data, outputs, name=f"{scope}/HardSigmoid", alpha=0.2, beta=0.5)
+    kept, placed = [], set()
+    for n, scope in zip(nodes, scope_of):
+        if scope is None:
+            kept.append(n)
+        elif scope not in placed:  # where the gate's first node was: inputs are ready there
+            kept.append(replacement[scope])
+            placed.add(scope)
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {i for n in graph.node for i in n.input}
+    unused = [i for i in graph.initializer if i.name not in used and pattern.match(i.name)]
+    for constant in unused:
+        graph.initializer.remove(constant)
