@@ -49,25 +49,25 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 VARIANTS = ("export", "rotated_ids", "ids_by_slice", "input_precomputed", "gates_ifo",
             "fused_step", "empty_loop", "recurrent_fc_only", "unrolled",
             "unrolled_input_precomputed")
 
 
-def build(kind: str, weights, batch: int = 1):
-    """A tf.function ids (batch, 200) -> {"probability": (batch, 1)} for one variant."""
+def build(kind: str, source, batch: int = 1):
+    """A tf.function ids (batch, length) -> {"probability": (batch, 1)} for one variant of
+    ``source`` (an export.intake.LoadedModel: spec and weights)."""
     import numpy as np
     import tensorflow as tf
 
     from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME, inference_function
 
+    weights = source.weights
     if kind in ("export", "unrolled"):
-        return inference_function(weights, batch, unroll=kind == "unrolled")
+        return inference_function(weights, source.spec, batch, unroll=kind == "unrolled")
     emb, kernel, rec, bias, dk, db = (tf.Variable(a, trainable=False, name=name)
                                       for name, a in weights.as_arrays().items())
-    steps, units = 200, weights.recurrent_kernel.shape[0]
+    steps, units = source.spec.length, weights.recurrent_kernel.shape[0]
     extra = ()
     if kind in ("gates_ifo", "fused_step"):
         # Column order i, f, o, g: the three sigmoid gates side by side.
@@ -159,20 +159,11 @@ def build(kind: str, weights, batch: int = 1):
 
 def convert(fn, quantize: str) -> bytes:
     """As export/tflite.py converts float32 and dynamic (the two modes that need no
-    calibration)."""
-    import tensorflow as tf
+    calibration): its own converter."""
+    from imdb_edge.export.tflite import saved_model_converter
 
     with tempfile.TemporaryDirectory(prefix="imdb-edge-variant-") as tmp:
-        module = tf.Module()
-        module.infer = fn
-        module.weights = list(fn.weights)
-        tf.saved_model.save(module, tmp, signatures={"serving_default": fn.get_concrete_function()})
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize == "dynamic":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-        return bytes(converter.convert())
+        return bytes(saved_model_converter(fn, tmp, quantize).convert())
 
 
 def time_side_by_side(models: dict, ids, log, xnnpack: bool = True) -> dict:
@@ -255,7 +246,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="trained .keras model")
     p.add_argument("--calls", type=int, default=1000, help="calls per variant (default 1000)")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="IMDB source for test reviews")
+    p.add_argument("--data", help="IMDB source of test reviews (default: $IMDB_EDGE_DATA, else "
+                   "the 1,000 packaged with imdb-edge)")
     p.add_argument("--quantize", choices=("dynamic", "float32"), default="dynamic")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--no-xnnpack", action="store_true",
@@ -267,19 +259,20 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    from imdb_edge.export.graph import weights_of
+    from imdb_edge import resources
+    from imdb_edge.export.graph import loaded
     from imdb_edge.train import data as data_lib
 
     def log(message):
         print(f"variants: {message}", file=sys.stderr, flush=True)
 
-    weights = weights_of(keras.models.load_model(args.model, compile=False, safe_mode=True))
+    source = loaded(keras.models.load_model(args.model, compile=False, safe_mode=True))
     variants = ["export"] + [v for v in args.variants if v != "export"]
     models = {}
     for kind in variants:
         log(f"converting {kind} ({args.quantize})")
-        models[kind] = convert(build(kind, weights), args.quantize)
-    ids = data_lib.load(args.data).x_test[:args.calls].astype(np.int32)
+        models[kind] = convert(build(kind, source), args.quantize)
+    ids = data_lib.load(resources.data_source(args.data)).x_test[:args.calls].astype(np.int32)
     results = time_side_by_side(models, ids, log, xnnpack=not args.no_xnnpack)
 
     base = results["export"]["p50_ms"]

@@ -42,19 +42,7 @@ def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
     source = loaded(model)
     fn = inference_function(source.weights, source.spec, batch, unroll=quantize == "int16x8")
     with tempfile.TemporaryDirectory(prefix="imdb-edge-savedmodel-") as tmp:
-        # Via a SavedModel: the calibrator needs a signature, which bare concrete functions lack.
-        module = tf.Module()
-        module.infer = fn
-        module.weights = list(fn.weights)  # tracked, so the SavedModel holds them
-        tf.saved_model.save(module, tmp, signatures={"serving_default": fn.get_concrete_function()})
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex
-        if quantize != "float32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "dynamic":
-            # Per-channel hybrid FULLY_CONNECTED is op version 12, which tflite-runtime 2.14
-            # (max 10) cannot load; per-tensor weight scales keep it at a version it knows.
-            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        converter = saved_model_converter(fn, tmp, quantize)
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "int8":
@@ -69,6 +57,28 @@ def convert_tflite(model, *, quantize: str = "float32", batch: int | None = 1,
         if quantize == "int8":
             return _selective_int8(converter, calibration, batch)
         return bytes(converter.convert())
+
+
+def saved_model_converter(fn, folder: str, quantize: str):
+    """A TFLiteConverter for the tf.function ``fn`` (its weights in ``fn.weights``), saved
+    as a SavedModel in ``folder``: builtin ops only, and the weight optimisation of
+    ``quantize``; the modes that need calibration add theirs."""
+    import tensorflow as tf
+
+    # Via a SavedModel: the calibrator needs a signature, which bare concrete functions lack.
+    module = tf.Module()
+    module.infer = fn
+    module.weights = list(fn.weights)  # tracked, so the SavedModel holds them
+    tf.saved_model.save(module, folder, signatures={"serving_default": fn.get_concrete_function()})
+    converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # never Flex
+    if quantize != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "dynamic":
+        # Per-channel hybrid FULLY_CONNECTED is op version 12, which tflite-runtime 2.14
+        # (max 10) cannot load; per-tensor weight scales keep it at a version it knows.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    return converter
 
 
 def _selective_int8(converter, calibration, batch) -> bytes:
