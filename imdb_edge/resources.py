@@ -58,27 +58,15 @@ def data_source(data: Optional[str]) -> str:
 
 
 def _packaged(*parts: str) -> Path:
-    """A file of the installed package. An editable install (``pip install -e``) keeps
-    ``imdb_edge.models`` in the source tree's ``models/``, where pyproject's package-dir
-    maps it; its source tree is read from the install's PEP 610 record."""
+    """A file of the package. Installed from a wheel, everything is inside it. Run from a
+    source tree (an editable install, or the checkout on ``sys.path``), ``imdb_edge.models``
+    is the tree's ``models/`` folder, which pyproject.toml's package-dir maps into the
+    package when a wheel is built."""
     path = PACKAGE.joinpath(*parts)
     if path.exists() or parts[0] != "models":
         return path
-    source = _editable_source()
-    return source.joinpath(*parts) if source is not None else path
-
-
-def _editable_source() -> Optional[Path]:
-    from importlib import metadata
-    from urllib.parse import unquote, urlparse
-
-    try:
-        record = metadata.distribution("imdb-edge").read_text("direct_url.json")
-        url = json.loads(record or "{}")
-    except (metadata.PackageNotFoundError, ValueError):
-        return None
-    if not url.get("dir_info", {}).get("editable") or not url.get("url", "").startswith("file:"):
-        return None
-    root = Path(unquote(urlparse(url["url"]).path))
-    return root if (root / "imdb_edge" / "resources.py").resolve() == Path(__file__).resolve() \
-        else None
+    tree = PACKAGE.parent
+    project = tree / "pyproject.toml"
+    if project.is_file() and 'name = "imdb-edge"' in project.read_text(encoding="utf-8"):
+        return tree.joinpath(*parts)
+    return path
