@@ -87,6 +87,28 @@ def _cold_key(row: dict):
 def measure_warm(rows: list, options: BenchOptions, ids_path: Path, log) -> None:
     """Start a worker per row (one Keras worker serves both Keras rows), then interleave
     their batch-1 and batch-``batch`` calls in rounds."""
+    workers = _start_workers(rows, options, ids_path, log)
+    singles, batches = _take_turns(rows, workers, options, log)
+    closed = {}
+    for key, worker in workers.items():
+        if worker is not None:
+            closed[key] = worker.close()
+    for row in rows:
+        key = _worker_key(row)
+        worker_ready = workers.get(key)
+        if key in closed:
+            row["worker_rss_mb"] = closed[key]
+        _summarise(row, singles[id(row)], batches[id(row)], options.batch)
+        if worker_ready is not None:
+            ready = worker_ready.ready
+            row["import_s"] = ready["import_s"]
+            row["load_ms"] = ready["load_s"] * 1e3
+            # Seconds from spawning the worker: the cold start seen from inside a process.
+            row["worker_first_score_s"] = ready["first_score_at"] - worker_ready.spawned
+
+
+def _start_workers(rows: list, options: BenchOptions, ids_path: Path, log) -> dict:
+    """One worker per distinct _worker_key; None for a worker that failed to start."""
     workers = {}
     for row in rows:
         key = _worker_key(row)
@@ -102,7 +124,12 @@ def measure_warm(rows: list, options: BenchOptions, ids_path: Path, log) -> None
             continue
         ready = workers[key].ready
         log(f"  imported in {ready['import_s']:.3f} s, loaded in {ready['load_s'] * 1e3:.1f} ms")
+    return workers
 
+
+def _take_turns(rows: list, workers: dict, options: BenchOptions, log) -> tuple:
+    """Rounds of BLOCK batch-1 calls per row plus a share of the batch calls, the first
+    row rotating; returns the nanosecond timings ({id(row): [ns]} for singles, batches)."""
     singles = {id(r): [] for r in rows}
     batches = {id(r): [] for r in rows}
     rounds = -(-options.reviews // BLOCK)
@@ -133,23 +160,7 @@ def measure_warm(rows: list, options: BenchOptions, ids_path: Path, log) -> None
                 workers[_worker_key(row)] = None
         if rnd % 5 == 4 or rnd == rounds - 1:
             log(f"round {rnd + 1}/{rounds} done ({start + count} reviews per row)")
-
-    closed = {}
-    for key, worker in workers.items():
-        if worker is not None:
-            closed[key] = worker.close()
-    for row in rows:
-        key = _worker_key(row)
-        worker_ready = workers.get(key)
-        if key in closed:
-            row["worker_rss_mb"] = closed[key]
-        _summarise(row, singles[id(row)], batches[id(row)], options.batch)
-        if worker_ready is not None:
-            ready = worker_ready.ready
-            row["import_s"] = ready["import_s"]
-            row["load_ms"] = ready["load_s"] * 1e3
-            # Seconds from spawning the worker: the cold start seen from inside a process.
-            row["worker_first_score_s"] = ready["first_score_at"] - worker_ready.spawned
+    return singles, batches
 
 
 def single_calls(row: dict, reviews: int) -> int:

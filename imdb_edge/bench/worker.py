@@ -30,50 +30,61 @@ def main(argv: list) -> int:
     # prints cannot corrupt them.
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
-    clock = time.perf_counter_ns
     try:
-        t0 = time.monotonic()
-        import numpy as np
-
-        ids = np.load(args.ids)
-        if args.worker == "runtime":
-            from imdb_edge.runtime import load
-
-            t1 = time.monotonic()
-            model = load(args.path, backend=args.backend, threads=args.threads)
-            t2 = time.monotonic()
-            calls = {None: (model.predict_ids, model.predict_ids)}
-        else:
-            import keras
-            import tensorflow as tf
-
-            t1 = time.monotonic()
-            model = keras.models.load_model(args.path, compile=False, safe_mode=True)
-            t2 = time.monotonic()
-            fn = tf.function(lambda x: model(x, training=False), input_signature=[
-                tf.TensorSpec([None, ids.shape[1]], tf.int32)])
-
-            def compiled(x):
-                return fn(tf.constant(x)).numpy()
-
-            def predict(x):
-                return model.predict(x, batch_size=len(x), verbose=0)
-
-            calls = {"function": (compiled, compiled), "predict": (predict, predict)}
-        first = next(iter(calls.values()))[0]
-        first(ids[:1])
-        first_at = time.monotonic()
-        for single, batched in calls.values():  # warm-up: caches, thread pools, tracing
-            for i in range(WARMUP):
-                single(ids[i % len(ids):][:1])
-            batched(_rows(ids, 0, args.batch))
+        ids, calls, ready = _load_and_warm_up(args)
     except Exception as exc:
         answers.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
         return 1
-    answers.write(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1,
-                              "first_score_at": first_at}) + "\n")
+    answers.write(json.dumps(ready) + "\n")
+    _answer(sys.stdin, answers, ids, calls, args.batch)
+    answers.write(json.dumps({"peak_rss_kb": _own_peak_rss_kb()}) + "\n")
+    return 0
 
-    for line in sys.stdin:
+
+def _load_and_warm_up(args) -> tuple:
+    """(ids, {mode: (single call, batch call)}, the ready message with load timings)."""
+    t0 = time.monotonic()
+    import numpy as np
+
+    ids = np.load(args.ids)
+    if args.worker == "runtime":
+        from imdb_edge.runtime import load
+
+        t1 = time.monotonic()
+        model = load(args.path, backend=args.backend, threads=args.threads)
+        t2 = time.monotonic()
+        calls = {None: (model.predict_ids, model.predict_ids)}
+    else:
+        import keras
+        import tensorflow as tf
+
+        t1 = time.monotonic()
+        model = keras.models.load_model(args.path, compile=False, safe_mode=True)
+        t2 = time.monotonic()
+        fn = tf.function(lambda x: model(x, training=False), input_signature=[
+            tf.TensorSpec([None, ids.shape[1]], tf.int32)])
+
+        def compiled(x):
+            return fn(tf.constant(x)).numpy()
+
+        def predict(x):
+            return model.predict(x, batch_size=len(x), verbose=0)
+
+        calls = {"function": (compiled, compiled), "predict": (predict, predict)}
+    first = next(iter(calls.values()))[0]
+    first(ids[:1])
+    first_at = time.monotonic()
+    for single, batched in calls.values():  # warm-up: caches, thread pools, tracing
+        for i in range(WARMUP):
+            single(ids[i % len(ids):][:1])
+        batched(_rows(ids, 0, args.batch))
+    return ids, calls, {"import_s": t1 - t0, "load_s": t2 - t1, "first_score_at": first_at}
+
+
+def _answer(requests, answers, ids, calls, batch: int) -> None:
+    """Time each requested call with perf_counter_ns; one JSON line of timings per request."""
+    clock = time.perf_counter_ns
+    for line in requests:
         request = json.loads(line)
         single, batched = calls[request.get("mode")]
         ns = []
@@ -84,13 +95,11 @@ def main(argv: list) -> int:
                 single(row)
                 ns.append(clock() - t)
         else:
-            rows = _rows(ids, request["start"], args.batch)
+            rows = _rows(ids, request["start"], batch)
             t = clock()
             batched(rows)
             ns.append(clock() - t)
         answers.write(json.dumps({"ns": ns}) + "\n")
-    answers.write(json.dumps({"peak_rss_kb": _own_peak_rss_kb()}) + "\n")
-    return 0
 
 
 def _own_peak_rss_kb() -> int:

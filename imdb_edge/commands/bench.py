@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from imdb_edge.bench.plan import BenchOptions
 from imdb_edge.commands.score import threads_arg
 from imdb_edge.errors import UsageError
 
@@ -18,9 +19,9 @@ def add_parser(sub):
     p.add_argument("paths", nargs="+", metavar="ARTIFACT_OR_DIR",
                    help="X.tflite, X.onnx, X.npz, or a folder of them (with sidecars)")
     p.add_argument("--keras", metavar="MODEL", help="the .keras model to compare with")
-    p.add_argument("--reviews", type=int, default=1000, metavar="N",
+    p.add_argument("--reviews", type=int, default=BenchOptions.reviews, metavar="N",
                    help="batch-1 calls per row (default: %(default)s)")
-    p.add_argument("--batch", type=int, default=64, metavar="N",
+    p.add_argument("--batch", type=int, default=BenchOptions.batch, metavar="N",
                    help="rows per call for the throughput figure (default: %(default)s)")
     p.add_argument("--backend", action="append", metavar="NAME",
                    help="only these backends (repeatable; default: every installed device "
@@ -30,20 +31,21 @@ def add_parser(sub):
     p.add_argument("--python", action="append", metavar="PATH",
                    help="another interpreter (venv) with imdb-edge installed, for backends "
                    "this one lacks, e.g. .venv-tflite214/bin/python (repeatable)")
-    p.add_argument("--cold-runs", type=int, default=3, metavar="N",
+    p.add_argument("--cold-runs", type=int, default=BenchOptions.cold_runs, metavar="N",
                    help="fresh processes per row for the cold start (default: %(default)s)")
-    p.add_argument("--data", help="IMDB source for real test reviews, as for `train` (default: "
-                   "$IMDB_EDGE_DATA, else ../shared/data if present, else seeded random rows)")
+    p.add_argument("--data", help="IMDB source of test reviews, as for `train` (default: "
+                   "$IMDB_EDGE_DATA, else the reviews packaged with imdb-edge)")
     p.add_argument("--random-inputs", action="store_true",
                    help="score seeded random rows shaped like reviews, even if data is found")
-    p.add_argument("--seed", type=int, default=0, help="seed for random rows (default: 0)")
+    p.add_argument("--seed", type=int, default=BenchOptions.seed,
+                   help="seed for random rows (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
     return p
 
 
 def run(args) -> int:
-    from imdb_edge.bench import BenchOptions, bench, to_markdown, write_report
+    from imdb_edge.bench import bench, to_markdown, write_report
 
     for name in ("reviews", "batch", "cold_runs"):
         if getattr(args, name) < 1:
