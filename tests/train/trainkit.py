@@ -54,12 +54,12 @@ class TinyImdb:
 
     def expected(self, split: str) -> dict[tuple, int]:
         """Encoded-and-padded row (as a tuple) -> label, for every review of ``split``."""
-        from imdb_edge.runtime.text import encode, pad
+        from imdb_edge.runtime.text import MAX_LEN, VOCAB_SIZE, encode, pad
 
         rows = {}
         for label in ("pos", "neg"):
             for _id, _rating, text in REVIEWS[(split, label)]:
-                rows[tuple(pad([encode(text, WORD_INDEX)[0]])[0])] = int(label == "pos")
+                rows[tuple(pad([encode(text, WORD_INDEX)[0]], MAX_LEN, VOCAB_SIZE)[0])] = int(label == "pos")
         return rows
 
 
