@@ -343,7 +343,13 @@ compile_tree() {        # compile_tree DIR...
     env -u PYTHONPYCACHEPREFIX "$HOST_PYTHON" -m compileall -q -j 0 "$@" >/dev/null 2>&1 || true
 }
 
-host_compiles() { find_host_python; [[ $("$HOST_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])') == "$PY" ]]; }
+HOST_PY_VERSION=
+host_compiles() {
+    find_host_python
+    [[ -n $HOST_PY_VERSION ]] || \
+        HOST_PY_VERSION=$("$HOST_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [[ $HOST_PY_VERSION == "$PY" ]]
+}
 
 step_sysroot_pyc() {
     local key

@@ -1,7 +1,8 @@
 """Fixtures for the emulated Raspberry Pi tests (see docs/pi.md).
 
-``pi_emulation`` builds (or reuses) the cached aarch64 Debian 12 userland, qemu and wheels
-with scripts/pi_emulation.sh. When that cannot be done (no network to the Debian mirror or
+``pi_emulation`` builds (or reuses) the cached userlands of every release the script knows
+(bookworm aarch64 with its x86_64 reference, trixie aarch64, bookworm armhf), qemu and
+wheels with scripts/pi_emulation.sh. When that cannot be done (no network to the Debian mirror or
 PyPI, not an x86_64 Debian-like host) the tests skip with the reason, except where
 IMDB_EDGE_PI_REQUIRED=1 or CI is set: there they fail, so CI cannot pass without them.
 
@@ -28,6 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "pi_emulation.sh"
 GENERATOR = ROOT / "tests" / "generate_test_model.py"
 BACKENDS = ("litert", "tflite", "onnx", "numpy")   # scripts/pi_emulation.sh's names
+# scripts/pi_emulation.sh's releases -> (platform.machine() there, Python major.minor)
+RELEASES = {"bookworm": ("aarch64", "3.11"), "trixie": ("aarch64", "3.13"),
+            "bookworm-armhf": ("armv7l", "3.11")}
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".npz": "numpy"}
 # Tiny models scored when no artifact folder is given: the "any batch" ones, one per format.
 TINY = ("tiny_bany.tflite", "tiny_bany.onnx", "tiny.npz")
@@ -37,8 +41,9 @@ REPORT: list = []   # lines for the terminal summary
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "pi: runs the runtime under an emulated Raspberry Pi (aarch64 Debian 12, "
-                   "qemu); builds a ~1 GB cache on first use (scripts/pi_emulation.sh)")
+        "markers", "pi: runs the runtime under an emulated Raspberry Pi (Debian 12 and 13, "
+                   "aarch64 and armhf, qemu); builds a ~1.7 GB cache on first use "
+                   "(scripts/pi_emulation.sh)")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -64,17 +69,22 @@ def _unavailable(reason: str):
 class PiEmulation:
     build_s: float
     info: str
+    releases = RELEASES
 
-    def run(self, backend: str, args: list, *, arch: str = "aarch64",
-            timeout: float = 1800) -> subprocess.CompletedProcess:
-        """Run ``python ARGS`` with one backend's site dir, emulated or (x86_64) native."""
+    def run(self, backend: str, args: list, *, arch: str = "", release: str = "bookworm",
+            timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess:
+        """Run ``python ARGS`` with one backend's site dir on ``release``, emulated (the
+        default arch) or, on bookworm, ``arch="x86_64"`` native. With ``check`` a non-zero
+        exit fails the test."""
+        where = ["--arch", arch] if arch else []
         done = subprocess.run(
-            [str(SCRIPT), "run", "--backend", backend, "--arch", arch, "--", *map(str, args)],
+            [str(SCRIPT), "run", "--release", release, "--backend", backend, *where, "--",
+             *map(str, args)],
             capture_output=True, text=True, timeout=timeout,
             env={**os.environ, "PI_EMU_QUIET": "1"})
-        if done.returncode != 0:
-            raise AssertionError(f"{arch}/{backend} run failed (exit {done.returncode}):\n"
-                                 f"{done.stderr[-4000:]}")
+        if check and done.returncode != 0:
+            raise AssertionError(f"{release} {arch or 'emulated'}/{backend} run failed (exit "
+                                 f"{done.returncode}):\n{done.stderr[-4000:]}")
         return done
 
 
@@ -86,18 +96,22 @@ def pi_emulation() -> PiEmulation:
     missing = [tool for tool in ("apt-get", "dpkg-deb", "bash") if shutil.which(tool) is None]
     if missing:
         _unavailable(f"{', '.join(missing)} not found (needs a Debian/Ubuntu host)")
-    t0 = time.perf_counter()
-    done = subprocess.run([str(SCRIPT), "build", "--arch", "all"], capture_output=True,
-                          text=True, timeout=3600)
+    t0, info = time.perf_counter(), []
+    for release in RELEASES:
+        done = subprocess.run([str(SCRIPT), "build", "--release", release, "--arch", "all"],
+                              capture_output=True, text=True, timeout=3600)
+        if done.returncode != 0:
+            why = [line for line in done.stderr.splitlines() if "error:" in line] or \
+                done.stderr.splitlines()[-3:]
+            _unavailable(f"scripts/pi_emulation.sh build --release {release} failed: "
+                         f"{' | '.join(why)}")
+        info.append(done.stdout)
     build_s = time.perf_counter() - t0
-    if done.returncode != 0:
-        why = [line for line in done.stderr.splitlines() if "error:" in line] or \
-            done.stderr.splitlines()[-3:]
-        _unavailable(f"scripts/pi_emulation.sh build failed: {' | '.join(why)}")
-    REPORT.append(f"environment built or reused in {build_s:.1f} s "
-                  "(scripts/pi_emulation.sh build --arch all)")
-    REPORT.extend(f"  {line}" for line in done.stdout.splitlines())
-    return PiEmulation(build_s, done.stdout)
+    REPORT.append(f"environments built or reused in {build_s:.1f} s "
+                  f"(scripts/pi_emulation.sh build --release R --arch all, R = "
+                  f"{', '.join(RELEASES)})")
+    REPORT.extend(f"  {line}" for text in info for line in text.splitlines())
+    return PiEmulation(build_s, "".join(info))
 
 
 @pytest.fixture(scope="session")
