@@ -8,20 +8,78 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from imdb_edge.atomic import atomic_write, atomic_write_text
+from imdb_edge.errors import UsageError
 from imdb_edge.tolerances import Tolerance, accuracy_bound
 
 PLOTS = "plots"
 
 
+REPORT_FILES = ("report.json", "report.md", PLOTS)
+
+
 def write(report, folder, plots: bool = True) -> list:
-    """Write the report files into ``folder``; returns notes for the user (one line each)."""
+    """Write the report into ``folder`` as a whole; returns notes for the user (one line each).
+
+    The files are built in a hidden staging folder beside ``folder`` and published with a
+    rename, so a reader (or a run killed half-way) never sees report.json of one run beside
+    report.md or plots of another; plots of an earlier run go with the folder they were in.
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_report_folder(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.staging-"))
+    try:
+        notes = _write_files(report, staging, plots)
+        publish(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary = report.summary
+    notes.append(f"report: {folder / 'report.md'} ({summary['status']}), {folder / 'report.json'}"
+                 + (f", {len(summary.get('plots', {}))} plots in {folder / PLOTS}"
+                    if summary.get("plots") else ""))
+    return notes
+
+
+def check_report_folder(folder: Path) -> None:
+    """A report folder is replaced whole: refuse one that holds anything but a report."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise UsageError(f"report folder {folder} is not writable: it is a file")
+    others = sorted(p.name for p in folder.iterdir()
+                    if p.name not in REPORT_FILES and not p.name.startswith("."))
+    if others:
+        raise UsageError(f"report folder {folder} holds other files ({', '.join(others[:3])}); "
+                         "a report replaces its whole folder, so name a new or report-only one")
+
+
+def publish(staging: Path, folder: Path) -> None:
+    """Put ``staging`` where ``folder`` is: an earlier report is moved aside first (one
+    rename), the new one renamed in (another), the earlier one removed."""
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
+        os.rename(folder, old / folder.name)
+    try:
+        os.rename(staging, folder)
+    except BaseException:
+        if old is not None:
+            os.rename(old / folder.name, folder)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_files(report, folder: Path, plots: bool) -> list:
     summary = report.summary
     notes = []
     if plots:
@@ -30,6 +88,7 @@ def write(report, folder, plots: bool = True) -> list:
         except ImportError:
             notes.append("plots skipped: matplotlib is not installed (pip install matplotlib)")
             plots = False
+    summary.pop("plots", None)
     if plots:
         (folder / PLOTS).mkdir(exist_ok=True)
         summary["plots"] = {}
@@ -44,9 +103,6 @@ def write(report, folder, plots: bool = True) -> list:
     atomic_write_text(folder / "report.json",
                       json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n")
     atomic_write_text(folder / "report.md", markdown(summary))
-    notes.append(f"report: {folder / 'report.md'} ({summary['status']}), {folder / 'report.json'}"
-                 + (f", {len(summary.get('plots', {}))} plots in {folder / PLOTS}"
-                    if summary.get("plots") else ""))
     return notes
 
 

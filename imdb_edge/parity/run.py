@@ -347,11 +347,16 @@ def _reference_summary(reference: Reference) -> dict:
 
 
 def _check_writable_folder(folder) -> None:
+    """The report is built beside its folder and renamed into place: the parent must be
+    writable, and the folder, if it exists, must hold a report only (it is replaced)."""
+    from imdb_edge.report import check_report_folder
+
     path = Path(folder)
+    check_report_folder(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path / ".write-test"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path.parent / f".{path.name}.write-test"):
             pass
-        (path / ".write-test").unlink()
+        (path.parent / f".{path.name}.write-test").unlink()
     except OSError as exc:
         raise UsageError(f"report folder {path} is not writable ({exc.strerror or exc})") from None

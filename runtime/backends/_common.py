@@ -101,3 +101,58 @@ def threads_or_none(threads) -> Optional[int]:
         raise InputError(f"threads must be a whole number from 1 to {MAX_THREADS}, "
                          f"got {threads!r}")
     return int(threads)
+
+
+def check_table(table, sidecar: Sidecar, artifact: str) -> None:
+    """The embedding table the ids index must have vocab_size rows: with fewer, ids the
+    sidecar allows read past it; with more, words the model knows are scored as unknown."""
+    vocab = sidecar.preprocessing.vocab_size
+    if table is None:
+        raise ArtifactError(f"{artifact}: no embedding lookup (a GATHER indexed by the input "
+                            "ids) found in the model; it is not an artifact this runtime reads")
+    if len(table) != 2 or int(table[0]) != vocab:
+        raise ArtifactError(f"{artifact}: the model's embedding table has shape "
+                            f"{[int(d) for d in table]} but the sidecar says vocab_size {vocab}; "
+                            "the sidecar does not describe this model")
+
+
+def check_ops(found, sidecar: Sidecar, artifact: str, exact: bool) -> None:
+    """The ops the model runs against the sidecar's op list (when it has one): equal counts
+    when the whole model was read (``exact``), else every op found must be listed."""
+    if not sidecar.ops:
+        return
+    try:
+        listed = {str(op["name"]): int(op.get("count", 0)) for op in sidecar.ops}
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise ArtifactError(f"{artifact}: the sidecar's op list is malformed") from None
+    if exact:
+        wrong = sorted(name for name in set(found) | {n for n, c in listed.items() if c}
+                       if found.get(name, 0) != listed.get(name, 0))
+    else:
+        wrong = sorted(name for name in found if name not in listed)
+    if wrong:
+        detail = ", ".join(f"{n} (model {found.get(n, 0)}, sidecar "
+                           f"{listed.get(n, 'not listed')})" for n in wrong[:4])
+        raise ArtifactError(f"{artifact}: the model's ops differ from its sidecar's: {detail}")
+
+
+def check_io(sidecar: Sidecar, artifact: str, input_dtype, output_dtype, output_shape) -> None:
+    """The sidecar's input and output dtypes, and the output's per-row shape, are the model's."""
+    for what, spec, dtype in (("input", sidecar.input, input_dtype),
+                              ("output", sidecar.output, output_dtype)):
+        try:
+            listed = np.dtype(spec.dtype)
+        except TypeError:
+            raise ArtifactError(f"{artifact}: the sidecar's {what} dtype {spec.dtype!r} is not "
+                                "a dtype") from None
+        if listed != np.dtype(dtype):
+            raise ArtifactError(f"{artifact}: the model's {what} is {np.dtype(dtype).name}, the "
+                                f"sidecar says {listed.name}")
+    rows = [d for d in list(output_shape)[1:]]
+    if len(output_shape) not in (1, 2) or any(not isinstance(d, (int, np.integer)) or d != 1
+                                              for d in rows):
+        raise ArtifactError(f"{artifact}: the model's output shape {list(output_shape)} is not "
+                            "(batch, 1): one probability per row")
+    if list(sidecar.output.shape)[1:] != [1] * len(rows):
+        raise ArtifactError(f"{artifact}: the sidecar's output shape {sidecar.output.shape} "
+                            f"differs from the model's {list(output_shape)}")

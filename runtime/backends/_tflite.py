@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..sidecar import ArtifactError, Sidecar
-from ._common import Backend, batch_of, output_quantization, pick, probabilities
+from ._common import (Backend, batch_of, check_io, check_ops, check_table, output_quantization,
+                      pick, probabilities)
 
 
 class TFLiteBackend(Backend):
@@ -34,11 +35,38 @@ class TFLiteBackend(Backend):
         if self._dtype.kind not in "iuf":
             raise ArtifactError(f"{artifact}: model input dtype {self._dtype} cannot hold ids")
         self._rows = int(self._input["shape"][0])
+        check_io(sidecar, artifact, self._dtype, output["dtype"],
+                 [int(n) for n in output.get("shape_signature", output["shape"])])
+        table, ops = self._graph(self._input["index"])
+        check_table(table, sidecar, artifact)
+        # The interpreter lists the first subgraph's ops only (a WHILE body is another
+        # subgraph), and ops it handed to a delegate as one DELEGATE node.
+        check_ops(ops, sidecar, artifact, exact=False)
         scale, zero_point = output.get("quantization", (0.0, 0))
         self._quant = output_quantization(sidecar.output, output["dtype"],
                                           (scale, zero_point) if scale else None, artifact)
         self._max_len = max_len
         self._artifact = artifact
+
+    def _graph(self, input_index: int):
+        """(shape of the table the GATHER on the input ids reads, {op name: count})."""
+        interpreter = self._interpreter
+        try:
+            nodes = interpreter._get_ops_details()  # no public API lists a model's ops
+        except AttributeError:
+            raise ArtifactError(f"{self.name} cannot list the ops of a model; use another "
+                                "TFLite backend") from None
+        shapes = {t["index"]: [int(d) for d in t["shape"]]
+                  for t in interpreter.get_tensor_details()}
+        ops = {}
+        for node in nodes:
+            if node["op_name"] != "DELEGATE":
+                ops[node["op_name"]] = ops.get(node["op_name"], 0) + 1
+        tables = [shapes.get(int(node["inputs"][0])) for node in nodes
+                  if node["op_name"] == "GATHER" and len(node["inputs"]) >= 2
+                  and int(node["inputs"][1]) == input_index]
+        tables = [t for t in tables if t is not None and len(t) == 2]
+        return (max(tables, key=lambda t: t[0] * t[1]) if tables else None), ops
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         rows = ids.shape[0]

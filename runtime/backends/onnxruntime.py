@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..sidecar import ArtifactError, Sidecar
-from ._common import Backend, batch_of, output_quantization, pick, probabilities
+from ._common import (Backend, batch_of, check_io, check_ops, check_table, output_quantization,
+                      pick, probabilities)
 from ._onnx_external import MalformedModel, external_tensors
+from ._onnx_graph import summary
 
 _DTYPES = {"tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(float)": np.float32,
            "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16,
@@ -32,6 +34,12 @@ class OnnxRuntimeBackend(Backend):
             raise ArtifactError(f"{artifact} keeps tensors in external data files "
                                 f"({', '.join(external[:3])}); this runtime loads only "
                                 "self-contained models whose every byte the sidecar hash covers")
+        try:
+            graph = summary(model_bytes)
+        except MalformedModel as exc:
+            raise ArtifactError(f"{artifact} is not a valid ONNX model ({exc})") from None
+        check_table(graph["table"], sidecar, artifact)
+        check_ops(graph["ops"], sidecar, artifact, exact=True)
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings on the user's terminal
@@ -57,6 +65,7 @@ class OnnxRuntimeBackend(Backend):
         out_dtype = _DTYPES.get(output.type)
         if out_dtype is None:
             raise ArtifactError(f"{artifact}: unsupported output type {output.type}")
+        check_io(sidecar, artifact, self._dtype, out_dtype, output.shape)
         self._quant = output_quantization(sidecar.output, out_dtype, None, artifact)
         self._artifact = artifact
 
