@@ -60,18 +60,18 @@ class Model:
         """(ids int32 (N, max_len), word counts (N,), unknown-word counts (N,)), exactly as
         training encoded reviews."""
         return text.encode_batch(check_texts(texts), self._vocabulary, self.max_len,
-                                 self.vocab_size)
+                                 self.vocab_size, self.sidecar.preprocessing.convention)
 
     def score_texts(self, texts) -> list:
         """One dict per review: probability, label, tokens (words in the review), unknown
-        (words not in the vocabulary, scored as the OOV id)."""
+        (words not in the vocabulary: dropped or scored as the OOV id, as the sidecar says)."""
         ids, tokens, unknown = self.encode(texts)
         return self._results(self._run(ids), tokens, unknown)
 
     def score_ids(self, ids) -> list:
         """As ``score_texts`` for rows of ids: tokens counts the ids other than padding and
-        START (the same figure ``score_texts`` gives for a review that fits), unknown counts
-        the OOV id."""
+        START, unknown counts the OOV id. A row holds no trace of dropped words, so for a
+        review that fits, these equal ``score_texts``' figures less its dropped words."""
         ids = check_ids(ids, self.max_len, self.vocab_size)
         pre = self.sidecar.preprocessing
         tokens = ((ids != pre.pad_id) & (ids != pre.start_id)).sum(axis=1)
@@ -179,6 +179,10 @@ def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
         if getattr(pre, field) != value:
             raise ArtifactError(f"{where}: preprocessing {field} is {getattr(pre, field)!r}, this "
                                 f"runtime encodes with {value!r}; use a matching imdb-edge version")
+    try:
+        pre.convention
+    except ValueError as exc:
+        raise ArtifactError(f"{where}: preprocessing {exc}; re-export the artifact") from None
     for field in ("max_len", "vocab_size"):
         value = getattr(pre, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

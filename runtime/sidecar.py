@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from imdb_edge.errors import ImdbEdgeError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: preprocessing records the row convention (unknown words, sides)
 FORMATS = ("tflite", "onnx", "numpy")
 MAX_SIDECAR_BYTES = 16 << 20   # sidecars are a few KB; never read a huge file whole
 # Vocabularies are read whole: the IMDB word index (88,584 words) is 0.7 MB.
@@ -47,12 +47,24 @@ class Preprocessing:
     index_from: int
     tokenizer_rule: str
     tokenizer_version: int
+    unknown_words: str       # "drop" (imdb.npz) | "oov": see runtime.text.Convention
+    out_of_range_id: int     # what ids >= vocab_size become: 0 (pad) or 2 (OOV)
+    truncating: str          # "post": keep the first ids | "pre": keep the last
+    padding: str             # "post": pad at the end | "pre": at the front
     vocabulary_file: str     # one word per line; line r (1-based) is the word of rank r
     vocabulary_sha256: str
     # The vocabulary file's size, checked before it is read (as size_bytes is for the
     # artifact). None only in sidecars written before it was recorded: those vocabularies
     # are refused above MAX_VOCABULARY_BYTES instead.
     vocabulary_size_bytes: Optional[int] = None
+
+    @property
+    def convention(self):
+        """The rules ``runtime.text`` encodes this model's rows with (ValueError if unknown)."""
+        from .text import Convention
+
+        return Convention(unknown_words=self.unknown_words, out_of_range_id=self.out_of_range_id,
+                          truncating=self.truncating, padding=self.padding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +87,7 @@ class Sidecar:
     source_model: dict = dataclasses.field(default_factory=dict)
     parity: Optional[dict] = None                             # figures measured at export
     float_ops: list = dataclasses.field(default_factory=list)  # ops a quantized model keeps in float
+    model: Optional[dict] = None   # the model family's spec (imdb_edge.spec.ModelSpec.to_dict)
     folder: Path = dataclasses.field(default=Path("."), compare=False)
 
     @property

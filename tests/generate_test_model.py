@@ -14,6 +14,7 @@ and the files are made in a temporary folder at test time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def write_artifact(folder: Path, name: str, data: bytes, fmt: str, *, batch=None
         max_len=text.MAX_LEN, vocab_size=text.VOCAB_SIZE, pad_id=text.PAD_ID,
         start_id=text.START_ID, oov_id=text.OOV_ID, index_from=text.INDEX_FROM,
         tokenizer_rule=text.TOKENIZER_RULE, tokenizer_version=text.TOKENIZER_VERSION,
+        **dataclasses.asdict(text.NOTEBOOK),
         vocabulary_file="vocab.txt", vocabulary_sha256=write_vocabulary(folder))
     sidecar = Sidecar(
         schema_version=SCHEMA_VERSION, format=fmt, artifact=name,

@@ -188,8 +188,8 @@ def _symlink_out(path: Path) -> None:
 CLI_CASES = {
     "missing sidecar": (lambda a: os.remove(f"{a}.json"), r"no sidecar .*tiny.npz.json"),
     "malformed JSON": (lambda a: Path(f"{a}.json").write_text("{"), "is not valid JSON"),
-    "schema_version 2": (lambda a: edit_sidecar(a, schema_version=2),
-                         "schema_version 2 is not supported"),
+    "schema_version 1": (lambda a: edit_sidecar(a, schema_version=1),
+                         "schema_version 1 is not supported"),
     "vocabulary missing": (lambda a: os.remove(a.parent / "vocab.txt"),
                            "vocabulary .*vocab.txt not found"),
     "vocabulary wrong hash": (lambda a: (a.parent / "vocab.txt").write_text("good\nbad\n"),
