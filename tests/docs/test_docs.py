@@ -33,3 +33,30 @@ def test_the_generated_table_shows_every_bound_of_every_kind():
     rendered = table.render()
     for kind in TOLERANCES:
         assert f"\n| {kind} |" in rendered
+
+
+def exported_names():
+    """Patterns of every file name `imdb-edge export` writes (see export/pipeline.py)."""
+    import re
+
+    from imdb_edge.export.numpy_format import MODES as NUMPY
+    from imdb_edge.export.onnx import MODES as ONNX
+    from imdb_edge.export.tflite import MODES as TFLITE
+
+    def one_of(modes):
+        return "|".join(map(re.escape, modes))
+
+    return re.compile(rf"imdb-(?:(?:{one_of(TFLITE)})-b\d+\.tflite|(?:{one_of(ONNX)})\.onnx|"
+                      rf"(?:{one_of(NUMPY)})\.npz)")
+
+
+def test_the_docs_name_only_artifacts_the_exporter_writes():
+    import re
+
+    named = re.compile(r"\bimdb[-_][\w-]*\.(?:tflite|onnx|npz)\b")
+    written = exported_names()
+    wrong = [(doc.relative_to(ROOT).as_posix(), name)
+             for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for name in named.findall(doc.read_text(encoding="utf-8"))
+             if not written.fullmatch(name)]
+    assert not wrong, f"names the exporter never writes: {wrong}"
