@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imdb_edge.errors import ImdbEdgeError
 from imdb_edge.export.graph import Weights
 from imdb_edge.spec import GATES, FamilyError, ModelSpec
 
@@ -37,6 +38,10 @@ from imdb_edge.spec import GATES, FamilyError, ModelSpec
 FAMILY_CLASSES = ("InputLayer", "Embedding", "LSTM", "Dot", "Dense")
 PASS_THROUGH = ("Dropout",)
 KERAS2_HARD_SIGMOID_NAMES = ("imdb_edge>keras2_hard_sigmoid",)  # train/model.py's, by name
+
+
+class ModelFileError(ImdbEdgeError, ValueError):
+    """A model file that cannot be read: missing, corrupted, or not a Keras model."""
 
 
 @dataclasses.dataclass
@@ -67,14 +72,14 @@ class LoadedModel:
 
 def load(path: str | Path) -> LoadedModel:
     """Read, check and return the model at ``path``. Raises FamilyError (out of the family)
-    or ValueError / FileNotFoundError (unreadable), each one line."""
+    or ModelFileError (unreadable), each one line."""
     p = Path(path)
     if p.is_dir():
         config, major, arrays_of = _read_saved_model(p)
         kind = "savedmodel"
     elif not p.exists():
-        raise FileNotFoundError(f"model {p} not found; train one with `imdb-edge train` or "
-                                "pass --model")
+        raise ModelFileError(f"model {p} not found; train one with `imdb-edge train` or "
+                             "pass --model")
     elif p.suffix == ".keras":
         config, major, arrays_of = _read_keras_zip(p)
         kind = "keras"
@@ -82,12 +87,12 @@ def load(path: str | Path) -> LoadedModel:
         config, major, arrays_of = _read_h5(p)
         kind = "h5"
     else:
-        raise ValueError(f"{p}: not a Keras model file; pass a .keras or .h5 file or a "
-                         "SavedModel folder (never a pickle)")
+        raise ModelFileError(f"{p}: not a Keras model file; pass a .keras or .h5 file or a "
+                             "SavedModel folder (never a pickle)")
     spec, roles = check_config(config, major, where=p.name)
     weights = _weights(arrays_of, roles, spec, p.name)
     source = dict(kind=kind, file=p.name, sha256=_sha256(p), keras_version=major,
-                  layers={role: layer["name"] for role, layer in roles.items()})
+                  layers={role: _name(layer) for role, layer in roles.items()})
     return LoadedModel(spec, weights, source)
 
 
@@ -278,17 +283,17 @@ def _weights(arrays_of, roles: dict, spec: ModelSpec, where: str) -> Weights:
         kernel, recurrent, bias = arrays_of("LSTM", roles["LSTM"])
         dense_kernel, dense_bias = arrays_of("Dense", roles["Dense"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: its weights do not match its config "
+        raise ModelFileError(f"{where}: its weights do not match its config "
                          f"({' '.join(str(exc).split()) or type(exc).__name__})") from None
     weights = Weights(*(np.asarray(a, np.float32) for a in
                         (embedding, kernel, recurrent, bias, dense_kernel, dense_bias)))
     wrong = [f"{name} {tuple(a.shape)} (expected {spec.shapes()[name]})"
              for name, a in weights.as_arrays().items() if tuple(a.shape) != spec.shapes()[name]]
     if wrong:
-        raise ValueError(f"{where}: its weights disagree with its config: {', '.join(wrong)}")
+        raise ModelFileError(f"{where}: its weights disagree with its config: {', '.join(wrong)}")
     bad = [name for name, a in weights.as_arrays().items() if not np.isfinite(a).all()]
     if bad:
-        raise ValueError(f"{where}: weights {', '.join(bad)} hold NaN or infinity")
+        raise ModelFileError(f"{where}: weights {', '.join(bad)} hold NaN or infinity")
     return weights
 
 
@@ -299,12 +304,12 @@ def _read_h5(path: Path):
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise ValueError(f"{path.name} is not a readable HDF5 file ({_short(exc)}); "
+        raise ModelFileError(f"{path.name} is not a readable HDF5 file ({_short(exc)}); "
                          "re-save the model or copy it again") from None
     with f:
         raw = f.attrs.get("model_config")
         if raw is None:
-            raise ValueError(f"{path.name} holds weights only, no model config (saved with "
+            raise ModelFileError(f"{path.name} holds weights only, no model config (saved with "
                              "save_weights); save the whole model with model.save(...)")
         config = _json(raw, path.name)
         major = _major(f.attrs.get("keras_version"), default=2)
@@ -332,13 +337,13 @@ def _read_keras_zip(path: Path):
                 if "metadata.json" in names else {}
             weights_blob = archive.read("model.weights.h5")
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise ValueError(f"{path.name} is not a readable .keras archive ({_short(exc)}); "
+        raise ModelFileError(f"{path.name} is not a readable .keras archive ({_short(exc)}); "
                          "re-save the model or copy it again") from None
     major = _major(metadata.get("keras_version"), default=3)
     try:
         f = h5py.File(io.BytesIO(weights_blob), "r")
     except OSError as exc:
-        raise ValueError(f"{path.name}: its model.weights.h5 is not readable ({_short(exc)})") \
+        raise ModelFileError(f"{path.name}: its model.weights.h5 is not readable ({_short(exc)})") \
             from None
     # Keras names each layer's weights group after its class in snake case, numbered in
     # layer order (layers/lstm, layers/dense_1), whatever the layer's own name is.
@@ -372,9 +377,9 @@ def _vars(group) -> list:
 def _read_saved_model(folder: Path):
     metadata = folder / "keras_metadata.pb"
     if not (folder / "saved_model.pb").is_file():
-        raise ValueError(f"{folder.name} is a folder but not a SavedModel (no saved_model.pb)")
+        raise ModelFileError(f"{folder.name} is a folder but not a SavedModel (no saved_model.pb)")
     if not metadata.is_file():
-        raise ValueError(f"{folder.name} is a SavedModel without Keras metadata (written by "
+        raise ModelFileError(f"{folder.name} is a SavedModel without Keras metadata (written by "
                          "tf.saved_model.save or Keras 3's model.export, not Keras 2's "
                          "model.save); save the Keras model as .keras or .h5 instead")
     config = None
@@ -382,7 +387,7 @@ def _read_saved_model(folder: Path):
         if node_path == "root":
             config = _json(meta, metadata.name)
     if config is None or "config" not in config:
-        raise ValueError(f"{folder.name}: keras_metadata.pb has no model config")
+        raise ModelFileError(f"{folder.name}: keras_metadata.pb has no model config")
     config = _untuple({"class_name": config.get("class_name"), "config": config["config"]})
     try:
         import tensorflow as tf
@@ -395,18 +400,22 @@ def _read_saved_model(folder: Path):
         graph = trackable_object_graph_pb2.TrackableObjectGraph()
         graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
     except Exception as exc:  # noqa: BLE001 - the checkpoint reader raises many kinds
-        raise ValueError(f"{folder.name}: its variables cannot be read ({_short(exc)})") from None
+        raise ModelFileError(f"{folder.name}: its variables cannot be read ({_short(exc)})") from None
     # The model's ``variables`` list, in order: embedding; LSTM kernel, recurrent kernel,
     # bias; Dense kernel, bias (checked against the spec's shapes afterwards).
     root = graph.nodes[0]
     listed = next((c.node_id for c in root.children if c.local_name == "variables"), None)
     if listed is None:
-        raise ValueError(f"{folder.name}: its checkpoint does not list the model's variables")
-    values = []
-    for child in sorted(graph.nodes[listed].children, key=lambda c: int(c.local_name)):
-        node = graph.nodes[child.node_id]
-        key = next((a.checkpoint_key for a in node.attributes if a.name == "VARIABLE_VALUE"), None)
-        values.append(reader.get_tensor(key))
+        raise ModelFileError(f"{folder.name}: its checkpoint does not list the model's variables")
+    try:
+        values = []
+        for child in sorted(graph.nodes[listed].children, key=lambda c: int(c.local_name)):
+            node = graph.nodes[child.node_id]
+            key = next(a.checkpoint_key for a in node.attributes if a.name == "VARIABLE_VALUE")
+            values.append(reader.get_tensor(key))
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint fails in many ways
+        raise ModelFileError(f"{folder.name}: its variables cannot be read ({_short(exc)})") \
+            from None
 
     def arrays_of(role, layer):
         split = {"Embedding": (0, 1), "LSTM": (1, 4), "Dense": (4, 6)}[role]
@@ -471,7 +480,7 @@ def _proto_fields(data: bytes):
             else:
                 raise ValueError(f"unsupported protobuf wire type {wire}")
     except ValueError as exc:
-        raise ValueError(f"keras_metadata.pb is not readable ({exc})") from None
+        raise ModelFileError(f"keras_metadata.pb is not readable ({exc})") from None
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -489,7 +498,7 @@ def _json(raw, where: str) -> dict:
     try:
         return json.loads(_text(raw))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{where}: its model config is not valid JSON ({_short(exc)})") from None
+        raise ModelFileError(f"{where}: its model config is not valid JSON ({_short(exc)})") from None
 
 
 def _text(raw) -> str:

@@ -20,9 +20,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from imdb_edge import __version__
+from imdb_edge import __version__, resources
 from imdb_edge.atomic import atomic_write, atomic_write_text
-from imdb_edge.export import compat
+from imdb_edge.export import compat, intake
 from imdb_edge.metrics import compare, edge_cases
 from imdb_edge.runtime import text
 from imdb_edge.runtime.sidecar import (SCHEMA_VERSION, Preprocessing, Sidecar, TensorSpec,
@@ -31,7 +31,7 @@ from imdb_edge.tolerances import judge
 
 LABELS = ["negative", "positive"]
 VOCAB_FILE = "vocab.txt"
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "reference" / "model.keras"
+DEFAULT_MODEL = resources.reference_model()
 
 
 def _formats():
@@ -53,7 +53,7 @@ DEFAULT_TARGETS = {"tflite": ("litert", "tflite-runtime-2.14"), "onnx": ("onnxru
 
 @dataclasses.dataclass
 class ExportOptions:
-    model: str = str(DEFAULT_MODEL)   # trained Keras model (.keras)
+    model: str = str(DEFAULT_MODEL)   # .keras, .h5 or Keras 2 SavedModel folder
     out: str = "artifacts"            # output folder
     formats: tuple = ("tflite", "onnx", "numpy")
     modes: Optional[tuple] = None     # None: every mode each format supports
@@ -64,6 +64,7 @@ class ExportOptions:
     targets: Optional[tuple] = None   # runtimes every artifact must load on
     on_mismatch: str = "error"        # "error" or "warn" when a target cannot load it
     int8_io: bool = False             # int8 output tensor for TFLite int8
+    convention: text.Convention = text.NOTEBOOK  # how the model's rows were made from words
 
 
 @dataclasses.dataclass
@@ -107,7 +108,12 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
     jobs = plan(options)
     if options.on_mismatch not in ("error", "warn"):
         raise ValueError("--on-mismatch must be error or warn")
-    model, model_sha = load_keras_model(options.model)
+    # The architecture is read and checked before anything else: one message, once.
+    model = intake.load(options.model)
+    spec = model.spec
+    log(f"model: {model.source['file']} ({model.source['kind']}, Keras "
+        f"{model.source['keras_version']}): length {spec.length}, vocabulary "
+        f"{spec.vocab_size}, embedding {spec.embed_dim}, {spec.gate} gates")
     out = Path(options.out)
     _prepare_out(out)
     needs_data = options.validate > 0 or any(mode in CALIBRATED for _, mode, _ in jobs)
@@ -115,15 +121,21 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
     if needs_data:
         from imdb_edge.train import data as data_lib
 
-        dataset = data_lib.load(options.data)
-        calibration = dataset.x_train[:options.calibration]  # training rows only, never test
-        reviews, labels = dataset.x_test[:options.validate], dataset.y_test[:options.validate]
+        dataset = data_lib.load(resources.data_source(options.data), convention=options.convention)
+        problems = text.convention_problems(dataset.x_test, options.convention)
+        if problems:
+            raise ValueError(f"the rows in {dataset.source} contradict the preprocessing flags: "
+                             f"{'; '.join(problems)}; pass the flags they were made with")
+        # training rows only, never test
+        calibration = fit_rows(dataset.x_train[:options.calibration], spec, options.convention)
+        reviews = fit_rows(dataset.x_test[:options.validate], spec, options.convention)
+        labels = dataset.y_test[:options.validate]
     rows = reference = None
     if options.validate > 0:
-        edges, _ = edge_cases()
+        edges, _ = edge_cases(spec=spec)
         rows = np.concatenate([reviews, edges]).astype(np.int32)
         log(f"keras reference: {len(reviews)} test reviews + {len(edges)} edge cases")
-        reference = model.predict(rows, batch_size=1000, verbose=0)[:, 0]
+        reference = model.predict(rows)
 
     vocab_sha = _write_vocabulary(out, options.data)
     outcomes = []
@@ -146,7 +158,7 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
             outcome.problems.append(f"conversion failed: {_one_line(exc)}")
             log(f"  FAILED to convert: {outcome.problems[-1]}")
             continue
-        _publish(out, outcome, blob, vocab_sha, model_sha, options, rows, reference, labels, log)
+        _publish(out, outcome, blob, vocab_sha, model, options, rows, reference, labels, log)
         log(f"  {outcome.status} in {time.time() - started:.1f}s"
             + (f": {'; '.join(outcome.problems)}" if outcome.problems else ""))
     write_manifest(out)
@@ -154,20 +166,25 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
 
 
 def load_keras_model(path: str):
-    """Load a trained model safely: .keras only, safe_mode on (no Lambda code runs)."""
-    import keras
+    """(The model at ``path`` rebuilt in Keras 3 with its own gates, its sha256): any file
+    kind intake reads, checked against the family first, no code from the file run."""
+    model = intake.load(path)
+    return model.keras_model(), model.source["sha256"]
 
-    p = Path(path)
-    if p.suffix != ".keras":
-        raise ValueError(f"{p}: only .keras models are loaded (not .h5, SavedModel or pickles): "
-                         "save with model.save('model.keras')")
-    if not p.is_file():
-        raise FileNotFoundError(f"model {p} not found; train one with `imdb-edge train` or pass --model")
-    try:
-        model = keras.models.load_model(p, compile=False, safe_mode=True)
-    except Exception as exc:
-        raise ValueError(f"{p} is not a loadable reference model ({_one_line(exc)})") from None
-    return model, sha256_bytes(p.read_bytes())
+
+def fit_rows(rows: np.ndarray, spec, convention: text.Convention) -> np.ndarray:
+    """Dataset rows (padded to the reference length and vocabulary) as rows of ``spec``'s
+    length and vocabulary, cut and padded at the convention's padding end, ids beyond the
+    vocabulary mapped as the convention maps them. These rows calibrate and check the
+    artifacts; both sides of every comparison see the same rows."""
+    rows = np.asarray(rows, np.int32)
+    length = rows.shape[1] if rows.ndim == 2 else 0
+    if length > spec.length:
+        rows = rows[:, -spec.length:] if convention.padding == "pre" else rows[:, :spec.length]
+    elif length < spec.length:
+        pad = np.zeros((len(rows), spec.length - length), np.int32)
+        rows = np.concatenate([pad, rows] if convention.padding == "pre" else [rows, pad], axis=1)
+    return np.where(rows >= spec.vocab_size, convention.out_of_range_id, rows).astype(np.int32)
 
 
 def _prepare_out(out: Path) -> None:
@@ -213,7 +230,7 @@ def _write_vocabulary(out: Path, data: Optional[str]) -> str:
     from imdb_edge.train import data as data_lib
 
     index_path = _word_index_path(data)
-    index = data_lib.load_word_index(index_path)
+    index = data_lib.load_word_index(index_path) if index_path else resources.word_index()
     words = [w for w, _ in sorted(index.items(), key=lambda kv: kv[1])]
     if any("\n" in w for w in words) or [r for _, r in sorted(index.items(), key=lambda kv: kv[1])] \
             != list(range(1, len(words) + 1)):
@@ -232,18 +249,10 @@ def _word_index_path(data: Optional[str]) -> Path:
         for folder in (Path(source), Path(source).parent):
             if (folder / data_lib.WORD_INDEX_NAME).is_file():
                 return folder / data_lib.WORD_INDEX_NAME
-    try:  # online users: the same file keras.datasets.imdb.get_word_index() downloads
-        import keras
-
-        return Path(keras.utils.get_file(
-            "imdb_word_index.json",
-            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb_word_index.json"))
-    except Exception as exc:
-        raise FileNotFoundError("no imdb_word_index.json found beside --data, and it could not be "
-                                f"downloaded ({_one_line(exc)}); pass --data") from None
+    return None  # the vocabulary packaged with imdb-edge (the same Keras word index)
 
 
-def _publish(out: Path, outcome: Outcome, blob: bytes, vocab_sha: str, model_sha: str,
+def _publish(out: Path, outcome: Outcome, blob: bytes, vocab_sha: str, model,
              options: ExportOptions, rows, reference, labels, log) -> None:
     fmt = outcome.format
     outcome.size_bytes = len(blob)
@@ -259,7 +268,12 @@ def _publish(out: Path, outcome: Outcome, blob: bytes, vocab_sha: str, model_sha
         outcome.status = "FAIL"
         outcome.problems.append(str(exc))
         return
-    sidecar = _sidecar(outcome, blob, ops, runtimes, vocab_sha, model_sha)
+    sidecar = _sidecar(outcome, blob, ops, runtimes, vocab_sha, model, options.convention)
+    mismatch = _sizes_mismatch(outcome.format, blob, sidecar)
+    if mismatch:  # checked with and without --no-validate: never publish such a pair
+        outcome.status = "FAIL"
+        outcome.problems.append(f"artifact disagrees with its sidecar: {mismatch}")
+        return
     staging = _staging_folder(out)
     try:
         (staging / outcome.artifact).write_bytes(blob)
@@ -303,19 +317,23 @@ def _ops_summary(ops: list) -> str:
     return f"{len(ops)} kinds: " + ", ".join(f"{o['name']}x{o.get('count', 0)}" for o in top)
 
 
-def _sidecar(outcome: Outcome, blob: bytes, ops, runtimes, vocab_sha, model_sha) -> Sidecar:
-    inp, outp = _io_specs(outcome.format, blob)
+def _sidecar(outcome: Outcome, blob: bytes, ops, runtimes, vocab_sha, model,
+             convention: text.Convention) -> Sidecar:
+    spec = model.spec
+    inp, outp = _io_specs(outcome.format, blob, spec)
     return Sidecar(
         schema_version=SCHEMA_VERSION, format=outcome.format, artifact=outcome.artifact,
         sha256=sha256_bytes(blob), size_bytes=len(blob), quantization=outcome.quantization,
         batch=outcome.batch, input=inp, output=outp,
         preprocessing=Preprocessing(
-            max_len=text.MAX_LEN, vocab_size=text.VOCAB_SIZE, pad_id=text.PAD_ID,
+            max_len=spec.length, vocab_size=spec.vocab_size, pad_id=text.PAD_ID,
             start_id=text.START_ID, oov_id=text.OOV_ID, index_from=text.INDEX_FROM,
             tokenizer_rule=text.TOKENIZER_RULE, tokenizer_version=text.TOKENIZER_VERSION,
+            **dataclasses.asdict(convention),
             vocabulary_file=VOCAB_FILE, vocabulary_sha256=vocab_sha),
         labels=LABELS, threshold=0.5, ops=ops, runtimes=runtimes, tools=_tools(),
-        source_model=dict(sha256=model_sha), parity=None, float_ops=_float_ops(outcome))
+        source_model=dict(model.source), parity=None, float_ops=_float_ops(outcome),
+        model=spec.to_dict())
 
 
 def _float_ops(outcome: Outcome) -> list:
@@ -326,7 +344,7 @@ def _float_ops(outcome: Outcome) -> list:
     return list(module.INT8_FLOAT_OPS)
 
 
-def _io_specs(fmt: str, blob: bytes):
+def _io_specs(fmt: str, blob: bytes, spec):
     from imdb_edge.export.graph import INPUT_NAME, OUTPUT_NAME
 
     if fmt == "tflite":
@@ -343,10 +361,44 @@ def _io_specs(fmt: str, blob: bytes):
                                     int(zero) if quantized else None))
         return specs
     if fmt == "onnx":
-        return (TensorSpec(INPUT_NAME, [None, text.MAX_LEN], "int32"),
+        return (TensorSpec(INPUT_NAME, [None, spec.length], "int32"),
                 TensorSpec(OUTPUT_NAME, [None, 1], "float32"))
-    return (TensorSpec(INPUT_NAME, [None, text.MAX_LEN], "int32"),
+    return (TensorSpec(INPUT_NAME, [None, spec.length], "int32"),
             TensorSpec(OUTPUT_NAME, [None], "float32"))
+
+
+def _sizes_mismatch(fmt: str, blob: bytes, sidecar: Sidecar) -> str:
+    """How the artifact's input length or embedding table differs from the sidecar's
+    max_len and vocab_size, or '' when they agree."""
+    pre = sidecar.preprocessing
+    embed = sidecar.model["embed_dim"]
+    if fmt == "numpy":
+        from imdb_edge.runtime.backends.numpy_ref import load_weights
+        from imdb_edge.runtime.sidecar import ArtifactError
+
+        try:
+            load_weights(blob, sidecar)
+        except ArtifactError as exc:
+            return str(exc)
+        return ""
+    if fmt == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=blob)
+        length = int(interpreter.get_input_details()[0]["shape"][1])
+        tables = [tuple(int(v) for v in d["shape"]) for d in interpreter.get_tensor_details()]
+    else:
+        import onnx
+
+        proto = onnx.load_from_string(blob)
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        length = dims[1].dim_value if len(dims) == 2 else 0
+        tables = [tuple(t.dims) for t in proto.graph.initializer]
+    if length != pre.max_len:
+        return f"input length {length}, sidecar max_len {pre.max_len}"
+    if (pre.vocab_size, embed) not in tables:
+        return f"no ({pre.vocab_size}, {embed}) embedding table for the sidecar's vocab_size"
+    return ""
 
 
 def _tools() -> dict:
@@ -387,5 +439,9 @@ def write_manifest(out: Path) -> None:
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """The exception as one line; a long one is cut at a word boundary, never mid-word."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
-    return msg if len(msg) <= limit else msg[:limit] + "..."
+    if len(msg) <= limit:
+        return msg
+    cut = msg.rfind(" ", 0, limit)
+    return msg[:cut if cut > 0 else limit].rstrip(" ,;:") + " ..."

@@ -6,14 +6,18 @@ from typing import Optional
 
 import numpy as np
 
-from imdb_edge.runtime.text import MAX_LEN, OOV_ID, START_ID, VOCAB_SIZE
+from imdb_edge.runtime.text import OOV_ID, START_ID
+from imdb_edge.spec import REFERENCE, ModelSpec
 
 THRESHOLD = 0.5
 
 
-def edge_cases(seed: int = 0, random_rows: int = 16) -> tuple[np.ndarray, list]:
-    """Rows that stress the preprocessing contract, plus seeded random id rows."""
+def edge_cases(seed: int = 0, random_rows: int = 16,
+               spec: ModelSpec = REFERENCE) -> tuple[np.ndarray, list]:
+    """Rows of ``spec``'s length and vocabulary that stress the preprocessing contract, plus
+    seeded random id rows."""
     rows, names = [], []
+    MAX_LEN, VOCAB_SIZE = spec.length, spec.vocab_size  # noqa: N806
 
     def add(name, row):
         rows.append(np.asarray(row, dtype=np.int32))
@@ -21,13 +25,14 @@ def edge_cases(seed: int = 0, random_rows: int = 16) -> tuple[np.ndarray, list]:
 
     add("all padding", np.zeros(MAX_LEN))
     add("start token only", [START_ID] + [0] * (MAX_LEN - 1))
-    add("one word", [START_ID, 14] + [0] * (MAX_LEN - 2))
+    add("one word", [START_ID, 14 % VOCAB_SIZE] + [0] * (MAX_LEN - 2))
     add("OOV only", [START_ID] + [OOV_ID] * (MAX_LEN - 1))
     for token in (1, 2, 3, VOCAB_SIZE - 1):
         add(f"all id {token}", np.full(MAX_LEN, token))
-    add("largest ids", np.arange(VOCAB_SIZE - MAX_LEN, VOCAB_SIZE))
+    add("largest ids", np.arange(VOCAB_SIZE - MAX_LEN, VOCAB_SIZE) % VOCAB_SIZE)
     rng = np.random.default_rng(seed)
-    add("200 tokens", np.concatenate([[START_ID], rng.integers(4, 5000, MAX_LEN - 1)]))
+    add(f"{MAX_LEN} tokens", np.concatenate([[START_ID], rng.integers(
+        min(4, VOCAB_SIZE - 1), max(min(5000, VOCAB_SIZE), 5), MAX_LEN - 1) % VOCAB_SIZE]))
     for i in range(random_rows):
         length = int(rng.integers(1, MAX_LEN + 1))
         row = np.zeros(MAX_LEN, dtype=np.int32)

@@ -14,6 +14,8 @@ import dataclasses
 
 import numpy as np
 
+from imdb_edge.errors import ImdbEdgeError
+
 FAMILY = "attention-lstm"
 HEAD = "dot-dense-sigmoid"  # Dot(embeddings, attention) -> Dense(1, sigmoid)
 # The LSTM's recurrent (gate) activation. Keras 2's hard_sigmoid is clip(0.2 x + 0.5, 0, 1);
@@ -22,7 +24,7 @@ GATES = {"sigmoid": "1 / (1 + exp(-x))", "hard_sigmoid": "clip(0.2 x + 0.5, 0, 1
 HARD_SIGMOID_SLOPE, HARD_SIGMOID_OFFSET = 0.2, 0.5
 
 
-class FamilyError(ValueError):
+class FamilyError(ImdbEdgeError, ValueError):
     """A model is not a member of the family: one line naming every difference."""
 
     def __init__(self, where: str, differences: list):

@@ -24,9 +24,7 @@ PAD_ID = 0
 START_ID = 1
 OOV_ID = 2
 INDEX_FROM = 3
-# The reference model's sizes (to move into the model-family spec).
-MAX_LEN = 200
-VOCAB_SIZE = 20000
+# A model's sizes (max_len, vocab_size) come from the model: imdb_edge.spec and the sidecar.
 
 FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 TOKENIZER_RULE = ("keras text_to_word_sequence: lowercase; each of " + repr(FILTERS) +

@@ -27,6 +27,7 @@ def build(data: str, calibration: int = CALIBRATION, validation: int = VALIDATIO
     """(rows arrays for np.savez_compressed, vocab.txt bytes)."""
     from imdb_edge.helpers import file_sha256
     from imdb_edge.runtime import text
+    from imdb_edge.spec import REFERENCE
     from imdb_edge.train import data as data_lib
 
     source = data_lib.resolve_source(data)
@@ -42,8 +43,8 @@ def build(data: str, calibration: int = CALIBRATION, validation: int = VALIDATIO
             any("\n" in word for word, _ in ranked):
         raise SystemExit(f"{index_path}: ranks must be 1..N and words without newlines")
     vocabulary = ("\n".join(word for word, _ in ranked) + "\n").encode("utf-8")
-    meta = dict(tokenizer_version=text.TOKENIZER_VERSION, max_len=text.MAX_LEN,
-                vocab_size=text.VOCAB_SIZE, source=archive.name,
+    meta = dict(tokenizer_version=text.TOKENIZER_VERSION, max_len=REFERENCE.length,
+                vocab_size=REFERENCE.vocab_size, source=archive.name,
                 source_sha256=data_lib.source_digest(archive),
                 word_index_sha256=file_sha256(index_path), calibration=calibration,
                 validation=validation, made_by="scripts/make_packaged_rows.py")

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge.runtime import text
+from imdb_edge.spec import REFERENCE
 from imdb_edge.runtime.sidecar import SCHEMA_VERSION, Preprocessing, Sidecar, TensorSpec
 
 SEED = 1234
-EMBED, UNITS = 20, text.MAX_LEN
+EMBED, UNITS = REFERENCE.embed_dim, REFERENCE.units
 N_WORDS = 300
 INPUT_NAME, OUTPUT_NAME = "ids", "probability"
 # A few real words first so tests can write readable reviews; the rest are filler.
@@ -39,7 +40,7 @@ def make_weights(seed: int = SEED) -> dict:
     def normal(scale, *shape):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    return {"embedding": normal(1.0, text.VOCAB_SIZE, EMBED),
+    return {"embedding": normal(1.0, REFERENCE.vocab_size, EMBED),
             "kernel": normal(0.5, EMBED, 4 * UNITS),
             "recurrent_kernel": normal(0.5, UNITS, 4 * UNITS),
             "bias": normal(0.1, 4 * UNITS),
@@ -65,7 +66,7 @@ def write_artifact(folder: Path, name: str, data: bytes, fmt: str, *, batch=None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(data)
     preprocessing = Preprocessing(
-        max_len=text.MAX_LEN, vocab_size=text.VOCAB_SIZE, pad_id=text.PAD_ID,
+        max_len=REFERENCE.length, vocab_size=REFERENCE.vocab_size, pad_id=text.PAD_ID,
         start_id=text.START_ID, oov_id=text.OOV_ID, index_from=text.INDEX_FROM,
         tokenizer_rule=text.TOKENIZER_RULE, tokenizer_version=text.TOKENIZER_VERSION,
         **dataclasses.asdict(text.NOTEBOOK),
@@ -74,7 +75,7 @@ def write_artifact(folder: Path, name: str, data: bytes, fmt: str, *, batch=None
         schema_version=SCHEMA_VERSION, format=fmt, artifact=name,
         sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
         quantization=quantization, batch=batch,
-        input=TensorSpec(INPUT_NAME, [batch, text.MAX_LEN], "int32"),
+        input=TensorSpec(INPUT_NAME, [batch, REFERENCE.length], "int32"),
         output=TensorSpec(OUTPUT_NAME, [batch, 1], output_dtype, scale, zero_point),
         preprocessing=preprocessing, labels=["negative", "positive"], threshold=0.5,
         source_model={"name": "tiny test model", "seed": SEED})
@@ -187,12 +188,12 @@ def tflite_bytes(weights: dict, batch=None) -> bytes:
 
     w = {k: tf.constant(v) for k, v in weights.items()}
 
-    @tf.function(input_signature=[tf.TensorSpec([batch, text.MAX_LEN], tf.int32, name=INPUT_NAME)])
+    @tf.function(input_signature=[tf.TensorSpec([batch, REFERENCE.length], tf.int32, name=INPUT_NAME)])
     def network(ids):
         e = tf.gather(w["embedding"], ids)
         h = tf.zeros(tf.shape(ids), tf.float32)  # (B, UNITS): UNITS == MAX_LEN
         c = tf.zeros(tf.shape(ids), tf.float32)
-        for t in tf.range(text.MAX_LEN):
+        for t in tf.range(REFERENCE.length):
             z = tf.matmul(e[:, t], w["kernel"]) + tf.matmul(h, w["recurrent_kernel"]) + w["bias"]
             i, f, g, o = tf.split(z, 4, axis=1)
             c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
@@ -213,10 +214,10 @@ def write_tflite_model(folder: Path, name: str = "tiny.tflite", weights=None, ba
 def reference_ids(n: int = 8, seed: int = 7) -> np.ndarray:
     """Rows shaped like real reviews: START, random ids of varied length, zero padding."""
     rng = np.random.default_rng(seed)
-    ids = np.zeros((n, text.MAX_LEN), np.int32)
-    for row, length in enumerate(rng.integers(0, text.MAX_LEN, n)):
+    ids = np.zeros((n, REFERENCE.length), np.int32)
+    for row, length in enumerate(rng.integers(0, REFERENCE.length, n)):
         ids[row, 0] = text.START_ID
-        ids[row, 1:length + 1] = rng.integers(2, text.VOCAB_SIZE, length)
+        ids[row, 1:length + 1] = rng.integers(2, REFERENCE.vocab_size, length)
     return ids
 
 

@@ -13,9 +13,9 @@ Beside them ``expected.npz`` holds ``ids`` and the engine's own ``probabilities`
 them: the numbers an export must match. Each engine runs in its own process (tests call
 this script), so Keras 2 and Keras 3 never share one.
 
-``--variant`` writes an out-of-family model instead (``tanh``, ``second_dense``,
-``lambda``, ``units``, ``keras3_hard_sigmoid``), saved as ``model.h5`` (tf_keras) or
-``model.keras`` (keras), for the refusal tests.
+``--variants`` writes out-of-family models instead, one folder each (``tanh``,
+``second_dense``, ``lambda``, and with ``--engine keras`` ``keras3_hard_sigmoid``),
+each ``model.h5`` (tf_keras) or ``model.keras`` (keras), for the refusal tests.
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import numpy as np
 
 SEED = 11
 ROWS = 24
+VARIANTS = ("tanh", "second_dense", "lambda")
 
 
 def build(engine, length, vocab, embed, gate, variant=None):
@@ -35,11 +36,8 @@ def build(engine, length, vocab, embed, gate, variant=None):
     embedded = layers.Embedding(vocab, embed)(ids)
     dropped = layers.Dropout(0.95)(embedded)
     activation = "tanh" if variant == "tanh" else "softmax"
-    units = length // 2 if variant == "units" else length
     recurrent = "hard_sigmoid" if variant == "keras3_hard_sigmoid" else gate
-    attention = layers.LSTM(units, activation=activation, recurrent_activation=recurrent)(dropped)
-    if variant == "units":
-        attention = layers.Dense(length)(attention)
+    attention = layers.LSTM(length, activation=activation, recurrent_activation=recurrent)(dropped)
     pooled = layers.Dot(axes=1)([embedded, attention])
     if variant == "lambda":
         pooled = layers.Lambda(lambda x: x * 2.0)(pooled)
@@ -74,8 +72,7 @@ def main(argv=None) -> None:
     parser.add_argument("--embed", type=int, default=8)
     parser.add_argument("--gate", choices=("sigmoid", "hard_sigmoid"), default="sigmoid")
     parser.add_argument("--twice", action="store_true")
-    parser.add_argument("--variant", choices=("tanh", "second_dense", "lambda", "units",
-                                              "keras3_hard_sigmoid"))
+    parser.add_argument("--variants", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.engine == "tf_keras":
@@ -84,13 +81,16 @@ def main(argv=None) -> None:
         import keras as engine
     engine.utils.set_random_seed(SEED)
     sizes = (args.length, args.vocab, args.embed, args.gate)
+    if args.variants:
+        for variant in VARIANTS + (("keras3_hard_sigmoid",) if args.engine == "keras" else ()):
+            (args.out / variant).mkdir(parents=True, exist_ok=True)
+            build(engine, *sizes, variant=variant).save(
+                args.out / variant / ("model.h5" if args.engine == "tf_keras" else "model.keras"))
+        return
     if args.twice:
         build(engine, *sizes)
-    model = build(engine, *sizes, variant=args.variant)
+    model = build(engine, *sizes)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.variant:
-        model.save(args.out / ("model.h5" if args.engine == "tf_keras" else "model.keras"))
-        return
     if args.engine == "tf_keras":
         model.save(args.out / "model.h5")
         model.save(args.out / "model.keras")

@@ -11,6 +11,7 @@ import pytest
 
 from imdb_edge import resources
 from imdb_edge.runtime import text
+from imdb_edge.spec import REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = Path(os.environ.get("IMDB_EDGE_DATA") or
@@ -34,12 +35,12 @@ def test_the_rows_are_encoded_with_todays_tokenizer():
         "the packaged rows were made with another tokenizer: rerun "
         "python scripts/make_packaged_rows.py --data PATH/aclImdb_v1.tar.gz")
     rows = packaged()
-    assert rows["x_train"].shape == (meta["calibration"], text.MAX_LEN)
-    assert rows["x_test"].shape == (meta["validation"], text.MAX_LEN)
+    assert rows["x_train"].shape == (meta["calibration"], REFERENCE.length)
+    assert rows["x_test"].shape == (meta["validation"], REFERENCE.length)
     assert rows["y_test"].shape == (meta["validation"],)
     assert 0.3 < rows["y_test"].mean() < 0.7  # both labels, from the shuffled test split
     for x in (rows["x_train"], rows["x_test"]):
-        assert x.max() < text.VOCAB_SIZE and (x[:, 0] == text.START_ID).all()
+        assert x.max() < REFERENCE.vocab_size and (x[:, 0] == text.START_ID).all()
 
 
 def test_the_vocabulary_is_the_word_index_by_rank():

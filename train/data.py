@@ -25,9 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge.atomic import atomic_write
-from imdb_edge.runtime.text import (MAX_LEN, NOTEBOOK, TOKENIZER_VERSION, VOCAB_SIZE, Convention,
+from imdb_edge.spec import REFERENCE
+from imdb_edge.runtime.text import (NOTEBOOK, TOKENIZER_VERSION, Convention,
                                     encode, pad, pad_with)
 
+# The rows this loader makes: the reference model's length and vocabulary.
+MAX_LEN, VOCAB_SIZE = REFERENCE.length, REFERENCE.vocab_size
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 WORD_INDEX_NAME = "imdb_word_index.json"
 # Same shuffle as keras.datasets.imdb.load_data, so sources are ordered alike.

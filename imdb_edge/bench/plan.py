@@ -103,14 +103,18 @@ def keras_rows(model: str, python: str) -> list:
             dict(base, backend="keras predict", mode="predict")]
 
 
-def review_ids(options: BenchOptions, log):
-    """(ids int32 (reviews, 200), description): the test reviews of ``data`` (or
+def review_ids(options: BenchOptions, log, spec=None):
+    """(ids int32 (reviews, spec.length), description) for ``spec``'s sizes (the reference
+    model's by default): the test reviews of ``data`` (or
     ``$IMDB_EDGE_DATA``), else those packaged with imdb-edge, else (or with
     ``random_inputs``) seeded random rows shaped like reviews (START, words, padding)."""
     import numpy as np
 
     from imdb_edge import resources
     from imdb_edge.runtime import text
+    from imdb_edge.spec import REFERENCE
+
+    spec = spec or REFERENCE
 
     source = options.data or os.environ.get("IMDB_EDGE_DATA") or None
     if not options.random_inputs:
@@ -131,11 +135,11 @@ def review_ids(options: BenchOptions, log):
                 raise
             log(f"could not read {source or resources.rows()} ({exc}); using random rows")
     rng = np.random.default_rng(options.seed)
-    lengths = rng.integers(10, text.MAX_LEN * 3 // 2, options.reviews)
-    rows = [[text.START_ID, *rng.integers(text.INDEX_FROM, text.VOCAB_SIZE, n - 1)]
+    lengths = rng.integers(10, spec.length * 3 // 2, options.reviews)
+    rows = [[text.START_ID, *rng.integers(text.INDEX_FROM, spec.vocab_size, n - 1)]
             for n in lengths]
     why = "as asked" if options.random_inputs else "no dataset could be read"
-    return text.pad(rows, text.MAX_LEN, text.VOCAB_SIZE), f"{options.reviews} random rows (seed {options.seed}; {why})"
+    return text.pad(rows, spec.length, spec.vocab_size), f"{options.reviews} random rows (seed {options.seed}; {why})"
 
 
 def machine_description() -> dict:

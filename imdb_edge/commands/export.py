@@ -20,7 +20,9 @@ def add_parser(sub):
     p.add_argument("--quantize", nargs="+", choices=MODES, metavar="MODE",
                    help=f"modes to build: {', '.join(MODES)} (default: every mode the format "
                    "supports; int16x8 is TFLite-only, numpy is float32-only)")
-    p.add_argument("--model", help="trained .keras model (default: the committed models/reference/model.keras)")
+    p.add_argument("--model", help="trained Keras model: a .keras or .h5 file (Keras 2 or 3) or a "
+                   "Keras 2 SavedModel folder; read without running code from it (default: the "
+                   "committed models/reference/model.keras)")
     p.add_argument("--out", default="artifacts", help="output folder (default: %(default)s)")
     p.add_argument("--data", help="dataset for calibration and validation, as for `train` "
                    "(default: $IMDB_EDGE_DATA, else the Keras download)")
@@ -40,7 +42,35 @@ def add_parser(sub):
                    help="when an artifact would not load on a target: refuse it or warn (default: %(default)s)")
     p.add_argument("--int8-io", action="store_true",
                    help="give TFLite int8 artifacts an int8 output tensor (input ids stay int32)")
+    add_convention_flags(p)
     return p
+
+
+def add_convention_flags(p) -> None:
+    """How the model's training rows were made from words; the defaults are the notebook's
+    (keras.datasets.imdb rows, first ids kept, padded at the end)."""
+    from imdb_edge.runtime.text import NOTEBOOK, SIDES, UNKNOWN_POLICIES
+
+    g = p.add_argument_group("preprocessing the model was trained with (recorded in each sidecar)")
+    g.add_argument("--unknown-words", choices=UNKNOWN_POLICIES, default=NOTEBOOK.unknown_words,
+                   help="words missing from the vocabulary: drop them, as imdb.npz does, or "
+                   "write the OOV id 2 (default: %(default)s)")
+    g.add_argument("--out-of-range-id", type=int, choices=(0, 2), default=NOTEBOOK.out_of_range_id,
+                   help="what ids >= the vocabulary size become: 0, as the notebook's padding "
+                   "does, or 2, as load_data(num_words=N) does (default: %(default)s)")
+    g.add_argument("--truncating", choices=SIDES, default=NOTEBOOK.truncating,
+                   help="which ids a long review keeps: post = the first, pre = the last "
+                   "(keras.utils.pad_sequences' default) (default: %(default)s)")
+    g.add_argument("--padding", choices=SIDES, default=NOTEBOOK.padding,
+                   help="where a short review is padded: post = at the end, pre = at the front "
+                   "(keras.utils.pad_sequences' default) (default: %(default)s)")
+
+
+def convention_of(args):
+    from imdb_edge.runtime.text import Convention
+
+    return Convention(unknown_words=args.unknown_words, out_of_range_id=args.out_of_range_id,
+                      truncating=args.truncating, padding=args.padding)
 
 
 def run(args) -> int:
@@ -58,7 +88,8 @@ def run(args) -> int:
                             calibration=args.calibration,
                             validate=0 if args.no_validate else args.validate,
                             targets=tuple(args.target) if args.target else None,
-                            on_mismatch=args.on_mismatch, int8_io=args.int8_io)
+                            on_mismatch=args.on_mismatch, int8_io=args.int8_io,
+                            convention=convention_of(args))
     if args.model:
         options.model = args.model
     outcomes = export(options, log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -22,6 +22,7 @@ from imdb_edge.atomic import atomic_write
 from imdb_edge.errors import ImdbEdgeError, UsageError
 from imdb_edge.metrics import THRESHOLD, edge_cases
 from imdb_edge.runtime import text
+from imdb_edge.spec import REFERENCE
 from imdb_edge.tolerances import TOLERANCES
 
 GOLDEN_SCHEMA = 1
@@ -65,12 +66,15 @@ def keras_reference(model: Optional[str] = None, data: Optional[str] = None,
                     limit: Optional[int] = None, random_rows: int = RANDOM_ROWS,
                     seed: int = SEED, log: Callable[[str], None] = stderr) -> Reference:
     """Run the Keras model on the test reviews and edge rows (imports TensorFlow)."""
-    from imdb_edge.export.pipeline import DEFAULT_MODEL, load_keras_model
+    from imdb_edge.export import intake
+    from imdb_edge.export.pipeline import DEFAULT_MODEL, fit_rows
 
     model_path = Path(model) if model else DEFAULT_MODEL
-    keras_model, model_sha = load_keras_model(str(model_path))
+    source = intake.load(str(model_path))  # any file kind, checked against the family
+    keras_model, model_sha, spec = source.keras_model(), source.source["sha256"], source.spec
     reviews, labels, data_meta = _test_reviews(data, limit, log)
-    edges, names = edge_cases(seed=seed, random_rows=random_rows)
+    reviews = fit_rows(reviews, spec, text.NOTEBOOK)
+    edges, names = edge_cases(seed=seed, random_rows=random_rows, spec=spec)
     ids = np.concatenate([reviews, edges]).astype(np.int32)
     started, probs = time.perf_counter(), []
     for start in range(0, len(ids), 5 * KERAS_BATCH):
@@ -81,7 +85,8 @@ def keras_reference(model: Optional[str] = None, data: Optional[str] = None,
     seconds = time.perf_counter() - started
     log(f"keras: {len(ids)} rows in {seconds:.1f}s ({len(ids) / seconds:.0f} rows/s)")
     return build_reference(ids, probs, labels, edge_rows=names,
-                           model=dict(path=str(model_path), sha256=model_sha), data=data_meta,
+                           model=dict(path=str(model_path), sha256=model_sha,
+                                      spec=spec.to_dict()), data=data_meta,
                            seed=seed, random_rows=random_rows, keras_seconds=round(seconds, 2))
 
 
@@ -99,7 +104,7 @@ def build_reference(ids, probs, labels, *, edge_rows: list, model: dict, data: d
     meta = dict(
         kind=GOLDEN_KIND, schema_version=GOLDEN_SCHEMA, created=now(), model=dict(model),
         data=dict(data), reviews=int(labels.size), edge_rows=list(edge_rows),
-        threshold=THRESHOLD, preprocessing=_our_preprocessing(),
+        threshold=THRESHOLD, preprocessing=_our_preprocessing(model.get("spec")),
         keras_accuracy=accuracy(probs[:labels.size], labels),
         tolerances=tolerance_table(), tools=versions(),
         inputs_sha256=_array_sha(ids), keras_sha256=_array_sha(probs),
@@ -120,7 +125,7 @@ def _test_reviews(data, limit, log):
             raise
         log(f"warning: no test reviews ({' '.join(str(exc).split())[:200]}); comparing on edge "
             "and random rows only, without accuracy figures; pass --data")
-        empty = np.zeros((0, text.MAX_LEN), np.int32)
+        empty = np.zeros((0, REFERENCE.length), np.int32)
         return empty, np.zeros(0, np.int8), dict(source=None, reviews=0)
     x, y = dataset.x_test[:limit], dataset.y_test[:limit]
     meta = dict(source=dataset.source, sha256=dataset.sha256, split="test",
@@ -185,7 +190,7 @@ def load_golden(path: str, limit: Optional[int] = None) -> Reference:
         if _array_sha(arr) != meta.get(f"{name}_sha256"):
             raise GoldenError(f"{where}: {name} do not match the checksum in its metadata "
                               "(corrupted or edited)")
-    ours = _our_preprocessing()
+    ours = _our_preprocessing((meta.get("model") or {}).get("spec"))
     if meta.get("preprocessing") != ours:
         raise GoldenError(f"{where}: made with preprocessing {meta.get('preprocessing')}, this "
                           f"version encodes with {ours}")
@@ -217,20 +222,18 @@ def check_model(model: Optional[str]) -> None:
 def versions() -> dict:
     """imdb-edge, Python, platform, numpy and the installed packages that matter here,
     read from package metadata (nothing is imported)."""
-    from importlib import metadata
+    from imdb_edge.helpers import installed_versions
 
-    out = {"imdb-edge": __version__, "python": sys.version.split()[0],
-           "platform": f"{platform.system()} {platform.machine()}", "numpy": np.__version__}
-    for package in PACKAGES:
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return {"imdb-edge": __version__, "python": sys.version.split()[0],
+            "platform": f"{platform.system()} {platform.machine()}", "numpy": np.__version__,
+            **installed_versions(PACKAGES)}
 
 
-def _our_preprocessing() -> dict:
-    return dict(max_len=text.MAX_LEN, vocab_size=text.VOCAB_SIZE, pad_id=text.PAD_ID,
+def _our_preprocessing(spec: Optional[dict] = None) -> dict:
+    """The preprocessing this version encodes with, at the model's sizes (the reference's
+    for golden files made before they recorded the model's spec)."""
+    spec = spec or REFERENCE.to_dict()
+    return dict(max_len=spec["length"], vocab_size=spec["vocab_size"], pad_id=text.PAD_ID,
                 start_id=text.START_ID, oov_id=text.OOV_ID, index_from=text.INDEX_FROM,
                 tokenizer_version=text.TOKENIZER_VERSION)
 

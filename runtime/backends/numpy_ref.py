@@ -1,8 +1,8 @@
 """The network written out in numpy: no inference library at all, and the reference the
 other backends are compared with.
 
-Keras LSTM semantics: gates in order i, f, c, o; recurrent activation sigmoid; activation
-SOFTMAX over the units (so the final state sums to ~1 and is read as attention weights over
+Keras LSTM semantics: gates in order i, f, c, o; recurrent activation the sidecar's gate
+(sigmoid, or Keras 2's hard_sigmoid, imdb_edge.spec); activation SOFTMAX over the units (so the final state sums to ~1 and is read as attention weights over
 the time steps; units == max_len). Everything is float32, like Keras, so results match it
 to ~1e-6. ``threads`` limits numpy's BLAS threads during each call (default 1).
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 
 import numpy as np
+
+from imdb_edge.spec import ModelSpec, gate_function, sigmoid
 
 from ..sidecar import ArtifactError, Sidecar
 from ._blas import BlasThreads
@@ -33,10 +35,30 @@ class NumpyBackend(Backend):
         self._w = load_weights(model_bytes, sidecar)
         self._threads = threads or 1  # BLAS threads per call: one unless told otherwise
         self._blas = BlasThreads()
+        spec = model_spec(sidecar)
+        self._gate = gate_function(spec.gate if spec else "sigmoid")
 
     def run(self, ids: np.ndarray) -> np.ndarray:
         with self._blas(self._threads):
-            return forward(ids, **self._w)
+            return forward(ids, **self._w, gate=self._gate)
+
+
+def model_spec(sidecar: Sidecar):
+    """The sidecar's model block as a ModelSpec, checked against its preprocessing; None for
+    a sidecar without one (a sigmoid-gated model at the preprocessing's sizes)."""
+    block = getattr(sidecar, "model", None)
+    if block is None:
+        return None
+    try:
+        spec = ModelSpec.from_dict(block)
+    except ValueError as exc:
+        raise ArtifactError(f"{sidecar.artifact}: sidecar {exc}") from None
+    pre = sidecar.preprocessing
+    if (spec.length, spec.vocab_size) != (pre.max_len, pre.vocab_size):
+        raise ArtifactError(f"{sidecar.artifact}: sidecar model block (length {spec.length}, "
+                            f"vocabulary {spec.vocab_size}) disagrees with its preprocessing "
+                            f"(max_len {pre.max_len}, vocab_size {pre.vocab_size})")
+    return spec
 
 
 def load_weights(model_bytes: bytes, sidecar: Sidecar) -> dict:
@@ -68,6 +90,9 @@ def load_weights(model_bytes: bytes, sidecar: Sidecar) -> dict:
         arrays[name] = arr.astype(np.float32, copy=False)
 
     vocab, embed = arrays["embedding"].shape if arrays["embedding"].ndim == 2 else (None, None)
+    spec = model_spec(sidecar)
+    if spec is not None:
+        embed = spec.embed_dim
     units = sidecar.preprocessing.max_len  # one attention weight per time step
     expected = {"embedding": (sidecar.preprocessing.vocab_size, embed),
                 "kernel": (embed, 4 * units), "recurrent_kernel": (units, 4 * units),
@@ -79,8 +104,10 @@ def load_weights(model_bytes: bytes, sidecar: Sidecar) -> dict:
     return arrays
 
 
-def forward(ids, embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias):
-    """ids int (B, T) -> probabilities float32 (B,)."""
+def forward(ids, embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_bias,
+            gate=sigmoid):
+    """ids int (B, T) -> probabilities float32 (B,); ``gate`` is the LSTM's recurrent
+    activation (imdb_edge.spec.gate_function)."""
     e = embedding[ids]                                   # (B, T, E)
     batch, steps, _ = e.shape
     units = recurrent_kernel.shape[0]
@@ -91,16 +118,10 @@ def forward(ids, embedding, kernel, recurrent_kernel, bias, dense_kernel, dense_
         # float32 would be 164 MB for a chunk of 256 on a device with 1 GB.
         z = e[:, t] @ kernel + h @ recurrent_kernel + bias
         i, f, g, o = np.split(z, 4, axis=1)
-        c = sigmoid(f) * c + sigmoid(i) * softmax(g)
-        h = sigmoid(o) * softmax(c)
+        c = gate(f) * c + gate(i) * softmax(g)
+        h = gate(o) * softmax(c)
     pooled = np.einsum("bte,bt->be", e, h)              # final state as attention over steps
     return sigmoid(pooled @ dense_kernel + dense_bias)[:, 0]
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    # exp of -|x| only, so no overflow for large |x| in either direction.
-    z = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(np.float32, copy=False)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

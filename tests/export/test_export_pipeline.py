@@ -229,7 +229,7 @@ def _cli(*args, cwd=None):
     (["--format", "coreml"], "invalid choice"),
     (["--quantize", "int4"], "invalid choice"),
     (["--model", "/nonexistent/model.keras", "--no-validate"], "not found"),
-    (["--model", "model.h5", "--no-validate"], "only .keras models"),
+    (["--model", "model.h5", "--no-validate"], "not found"),
     (["--batch", "0"], "--batch"),
 ])
 def test_bad_arguments_exit_2(workspace, args, message):

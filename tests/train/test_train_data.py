@@ -60,7 +60,8 @@ def test_archive_order_is_the_documented_shuffle(tiny_imdb, tmp_path):
 
 
 def _key_of(split, row, expected):
-    from imdb_edge.runtime.text import MAX_LEN, VOCAB_SIZE, encode, pad
+    from imdb_edge.runtime.text import encode, pad
+    from imdb_edge.train.data import MAX_LEN, VOCAB_SIZE
 
     for label in ("pos", "neg"):
         for file_id, _rating, text in REVIEWS[(split, label)]:

@@ -15,10 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imdb_edge.runtime.text import (FILTERS, INDEX_FROM, MAX_LEN, NOTEBOOK, OOV_ID, PAD_ID,
-                                    START_ID, VOCAB_SIZE, Convention, convention_problems,
-                                    encode, encode_batch, pad, pad_with, tokenize)
+from imdb_edge.runtime.text import (FILTERS, INDEX_FROM, NOTEBOOK, OOV_ID, PAD_ID, START_ID,
+                                    Convention, convention_problems, encode, encode_batch, pad,
+                                    pad_with, tokenize)
+from imdb_edge.spec import REFERENCE
 from trainkit import SHARED_DATA, WORD_INDEX
+
+MAX_LEN, VOCAB_SIZE = REFERENCE.length, REFERENCE.vocab_size
 
 FIXTURE = SHARED_DATA / "keras_imdb_train_head.npz"
 ARCHIVE = SHARED_DATA / "aclImdb_v1.tar.gz"

@@ -54,7 +54,8 @@ class TinyImdb:
 
     def expected(self, split: str) -> dict[tuple, int]:
         """Encoded-and-padded row (as a tuple) -> label, for every review of ``split``."""
-        from imdb_edge.runtime.text import MAX_LEN, VOCAB_SIZE, encode, pad
+        from imdb_edge.runtime.text import encode, pad
+        from imdb_edge.train.data import MAX_LEN, VOCAB_SIZE
 
         rows = {}
         for label in ("pos", "neg"):
