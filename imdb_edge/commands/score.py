@@ -77,8 +77,11 @@ def run(args) -> int:
                          + (f" (got {', '.join(sources)})" if sources else ""))
 
     from imdb_edge.runtime import load
+    from imdb_edge.runtime.backends._common import threads_or_none
     from imdb_edge.runtime.model import artifact_path
     from imdb_edge.runtime.sidecar import load_sidecar
+
+    threads_or_none(args.threads)  # before anything loads: a bad count is bad usage
 
     # The first batch is read and checked before the model loads: interpreters print
     # start-up lines on stderr, and a bad input should give the one error line alone.
