@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.func(args)
-        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        flush_stdout()  # a full disk or a closed pipe shows here, not at exit
         return status
     except KeyboardInterrupt:
         print("imdb-edge: interrupted", file=sys.stderr)
@@ -54,20 +54,33 @@ def main(argv=None) -> int:
             message = io_error_line(exc)
             if message is None:
                 raise  # a bug: keep its traceback
-            if _is_stdout_error():
-                message = f"cannot write to stdout: {message}"
+            if exc.filename == STDOUT:
+                message = f"cannot write to stdout: {exc.strerror or exc}"
                 _silence_stdout()
         print(f"imdb-edge {args.verb}: error: {message}", file=sys.stderr)
         return 2
 
 
-def _is_stdout_error() -> bool:
-    """Whether stdout itself can no longer be written (a full device, a closed descriptor)."""
+STDOUT = "<stdout>"
+
+
+def write_stdout(text: str) -> None:
+    """Write results to stdout; an OSError names stdout, so the CLI can say so."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, STDOUT) from None
+
+
+def flush_stdout() -> None:
     try:
         sys.stdout.flush()
-        return False
-    except (OSError, ValueError):
-        return True
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, STDOUT) from None
 
 
 def _silence_stdout() -> None:

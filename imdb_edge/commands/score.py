@@ -97,11 +97,12 @@ def run(args) -> int:
         where = _where(args.ids or args.file or "-")
         raise UsageError(f"no rows of ids in {where}" if args.ids else f"no reviews in {where}")
     model = load(args.artifact, backend=args.backend, threads=args.threads)
-    out = sys.stdout
+    from imdb_edge.cli import flush_stdout, write_stdout
+
     for batch in itertools.chain([first], batches):
         results = model.score_ids(batch) if args.ids else model.score_texts(batch)
-        out.write("".join(json.dumps(result) + "\n" for result in results))
-    out.flush()
+        write_stdout("".join(json.dumps(result) + "\n" for result in results))
+        flush_stdout()  # each batch as it is scored
     return 0
 
 
