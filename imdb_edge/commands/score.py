@@ -64,6 +64,9 @@ def add_parser(sub):
                    "START, unknown counts the OOV id 2")
     p.add_argument("--backend", choices=NAMES, help="force a backend (default: the first "
                    "installed for the artifact's format)")
+    p.add_argument("--verify-key", metavar="PUB",
+                   help="refuse the artifact unless it, its sidecar and vocab.txt are signed "
+                   "by this public key (default: $IMDB_EDGE_VERIFY_KEY; needs the [sign] extra)")
     p.add_argument("--threads", type=int, metavar="N",
                    help="interpreter threads (1 to 64)")
     return p
@@ -82,6 +85,20 @@ def run(args) -> int:
     from imdb_edge.runtime.sidecar import load_sidecar
 
     threads_or_none(args.threads)  # before anything loads: a bad count is bad usage
+    from imdb_edge.signing import key_from
+
+    key = key_from(args.verify_key)
+    if key is None:
+        return _score(args, load, artifact_path, load_sidecar)
+    from imdb_edge.signing import verified_copy
+
+    # Verified before any byte of the three files is parsed; the verified copies are loaded.
+    with verified_copy(artifact_path(args.artifact), key) as copy:
+        args.artifact = str(copy)
+        return _score(args, load, artifact_path, load_sidecar)
+
+
+def _score(args, load, artifact_path, load_sidecar) -> int:
 
     # The first batch is read and checked before the model loads: interpreters print
     # start-up lines on stderr, and a bad input should give the one error line alone.
