@@ -16,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/imdb-edge-wheel-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 pip_flags=(--quiet --disable-pip-version-check)
-install_flags=("${pip_flags[@]}" --no-compile)  # no .pyc for TensorFlow: minutes saved
+install_flags=("${pip_flags[@]}" --no-compile)  # TensorFlow has thousands of modules to byte-compile
 started=$SECONDS
 
 step() { printf 'check_wheel: [%3ss] %s\n' "$((SECONDS - started))" "$*"; }
