@@ -66,8 +66,9 @@ class Convention:
 
 NOTEBOOK = Convention()
 
-_TRANSLATE = str.maketrans({c: " " for c in FILTERS})
-_WORD = re.compile(r"[^ ]+")
+# A word is a maximal run of characters that are neither a filter nor the space: the same
+# words as Keras' translate-then-split, found in one pass of the regex engine.
+_WORD = re.compile("[^" + re.escape(FILTERS + " ") + "]+")
 _STREAM_FROM = 1 << 20  # characters; below this a list of the words is cheap and faster
 
 
@@ -80,9 +81,9 @@ def _words(text: str):
     """The words of ``text``; a generator for huge texts, so memory stays with the text."""
     if not isinstance(text, str):
         raise TypeError(f"text must be str, got {type(text).__name__}")
-    normal = text.lower().translate(_TRANSLATE)
+    normal = text.lower()
     if len(normal) < _STREAM_FROM:
-        return [w for w in normal.split(" ") if w]
+        return _WORD.findall(normal)
     return (match.group() for match in _WORD.finditer(normal))
 
 
