@@ -6,6 +6,8 @@ interrupt never leaves a half-written or unvalidated artifact where a finished o
 """
 from __future__ import annotations
 
+from imdb_edge.errors import UsageError
+
 import dataclasses
 import datetime
 import importlib
@@ -193,7 +195,7 @@ def _prepare_out(out: Path) -> None:
         probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-")
         probe.close()
     except OSError as exc:
-        raise PermissionError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
+        raise UsageError(f"output folder {out} is not writable ({exc.strerror or exc})") from None
     _remove_stale_staging(out)
 
 

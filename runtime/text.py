@@ -183,11 +183,10 @@ def convention_problems(rows: np.ndarray, convention: Convention) -> list[str]:
             (rows == OOV_ID).any():
         problems.append(f"they hold the OOV id {OOV_ID}, which unknown words 'drop' with "
                         f"out-of-range id {convention.out_of_range_id} never writes")
-    if convention.truncating == "post" and convention.padding == "post" and len(rows):
-        # Every such row starts with START; padding or cutting at the front moves it.
-        moved = int((rows[:, 0] != START_ID).sum())
-        if moved:
-            problems.append(f"{moved} rows do not start with the start id {START_ID}, so they "
-                            "were padded or cut at the front")
+    if convention.padding == "post" and len(rows):
+        # Padded at the end, a row's first cell is padding only if the whole row is.
+        front = int(((rows[:, 0] == PAD_ID) & (rows != PAD_ID).any(axis=1)).sum())
+        if front:
+            problems.append(f"{front} rows start with padding, so they were padded at the front")
     return problems
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from imdb_edge.errors import UsageError
 from imdb_edge.bench.measure import (BLOCK, PADDED_SINGLE_CALLS, measure_baselines,
                                      measure_cold_starts, measure_warm)
 from imdb_edge.bench.plan import (BenchOptions, keras_rows, machine_description, plan_rows,
@@ -33,7 +34,7 @@ def bench(options: BenchOptions, log: Callable[[str], None] = None) -> dict:
     keras_python = next((i["python"] for i in interpreters if i["has_keras"]), None)
     if options.keras:
         if not Path(options.keras).is_file():
-            raise FileNotFoundError(f"Keras model {options.keras} not found")
+            raise UsageError(f"Keras model {options.keras} not found")
         if keras_python is None:
             raise ValueError("--keras needs keras and TensorFlow in one of the interpreters "
                              f"({', '.join(i['python'] for i in interpreters)})")

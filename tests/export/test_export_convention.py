@@ -63,6 +63,6 @@ def test_rows_padded_at_the_front_need_the_padding_flag(tmp_path, capsys):
 
     data = _rows_with(tmp_path, pad_front)
     code, _ = _export(tmp_path, data)
-    assert code == 2 and "padded or cut at the front" in capsys.readouterr().err
+    assert code == 2 and "padded at the front" in capsys.readouterr().err
     code, pre = _export(tmp_path, data, "--padding", "pre", "--truncating", "pre")
     assert code == 0 and (pre["padding"], pre["truncating"]) == ("pre", "pre")

@@ -102,7 +102,7 @@ def test_every_file_kind_is_read_as_its_framework_computes(made, kind, file):
     model = intake.load(made / kind / file)
     assert model.spec == KINDS[kind][1]
     ids, probabilities, _ = expected(made / kind)
-    assert probabilities.std() > 0.05, "the test model must spread its outputs"
+    assert probabilities.std() > 0.01, "the test model must spread its outputs"
     # Keras 2's own hard_sigmoid, reproduced: the rebuild matches the writing framework.
     assert np.abs(model.predict(ids) - probabilities).max() <= 1e-6
 
@@ -261,17 +261,19 @@ def test_artifact_disagreeing_with_its_sidecar_is_never_published(made, data, tm
     from imdb_edge.export import numpy_format
     from imdb_edge.export.graph import Weights
 
+    real_convert = numpy_format.convert_numpy
+
     def wrong_vocabulary(model, **_):
         w = intake.load(made / "keras2-hard" / "model.h5").weights.as_arrays()
         w["embedding"] = np.concatenate([w["embedding"], w["embedding"]])  # 2x the rows
-        return numpy_format.convert_numpy(intake.LoadedModel(
+        return real_convert(intake.LoadedModel(
             ModelSpec(40, 1000, 8, "hard_sigmoid"), Weights(**w), {}))
 
     monkeypatch.setattr(numpy_format, "convert_numpy", wrong_vocabulary)
     out = tmp_path / "out"
     outcomes = _export(made / "keras2-hard" / "model.h5", out, data, formats=("numpy",),
                        validate=0)
-    assert outcomes[0].status == "FAIL"
+    assert outcomes[0].status == "FAIL", outcomes[0].problems
     assert "disagrees with its sidecar" in " ".join(outcomes[0].problems)
     assert not list(out.glob("*.npz"))
 

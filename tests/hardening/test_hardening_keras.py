@@ -1,7 +1,8 @@
-"""Keras models are loaded safely: `.keras` files only, with safe_mode on, so no Lambda or
-other Python code inside a model file runs; .h5 files and pickles are refused before a
-byte is read. Checked through imdb_edge.export.pipeline.load_keras_model and through
-`imdb-edge export --model X` (exit status 2, one line, nothing written).
+"""Model files are read, never run: the architecture comes from the file's JSON config and
+is checked against the family before anything is built, so a Lambda, a custom object or a
+config naming code outside Keras is refused, and pickles are never unpickled. Checked
+through imdb_edge.export.intake.load and through `imdb-edge export --model X` (exit status
+2, one line, nothing written).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ keras = pytest.importorskip("keras", reason="the [train] extra (TensorFlow, Kera
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy")]
 
-from imdb_edge.export.pipeline import load_keras_model  # noqa: E402
+from imdb_edge.errors import ImdbEdgeError  # noqa: E402
+from imdb_edge.export.intake import load  # noqa: E402
 
 
 class Plant:
@@ -62,62 +64,37 @@ def with_config(source: Path, target: Path, edit) -> Path:
     return target
 
 
-@pytest.fixture
-def spy(monkeypatch):
-    """Records every call to keras.models.load_model, then makes it."""
-    calls = []
-    real = keras.models.load_model
-
-    def load_model(*args, **kwargs):
-        calls.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(keras.models, "load_model", load_model)
-    return calls
+def refused(path, message: str):
+    """``intake.load`` refuses ``path`` with one line matching ``message``."""
+    with pytest.raises(ImdbEdgeError, match=message) as info:
+        load(str(path))
+    assert "\n" not in str(info.value)
 
 
-def test_plain_model_loads_with_safe_mode(files, spy):
-    model, sha = load_keras_model(str(files["plain"]))
-    assert model.count_params() > 0 and len(sha) == 64
-    assert spy == [{"compile": False, "safe_mode": True}]
+def test_a_model_outside_the_family_is_refused_by_its_config(files):
+    refused(files["plain"], r"plain.keras is not the attention-LSTM this tool exports")
 
 
-@pytest.mark.parametrize("suffix", [".h5", ".hdf5", ".pkl", ".pickle", ".npz", ".pb", ".KERAS", ""])
-def test_other_formats_are_refused_before_reading(files, spy, tmp_path, suffix):
-    """Not even opened: an .h5 model can hold Lambda bytecode, a pickle runs on load."""
-    path = tmp_path / f"model{suffix}"
-    marker = tmp_path / "pickle-ran"
+@pytest.mark.parametrize("suffix", [".pkl", ".pickle", ".npz", ".pb", ".KERAS", ""])
+def test_other_files_are_never_opened(tmp_path, suffix):
+    """Not even opened: a pickle runs code on load."""
+    path, marker = tmp_path / f"model{suffix}", tmp_path / "pickle-ran"
     path.write_bytes(pickle.dumps(Plant(marker)))
-    with pytest.raises(ValueError, match=r"only .keras models are loaded \(not .h5, SavedModel "
-                                         r"or pickles\)"):
-        load_keras_model(str(path))
-    assert spy == [] and not marker.exists()
-
-
-def test_real_h5_model_is_refused(files, spy, tmp_path):
-    path = tmp_path / "model.h5"
-    small_model().save(path)  # the legacy format Keras still writes
-    with pytest.raises(ValueError, match="only .keras models are loaded"):
-        load_keras_model(str(path))
-    assert spy == []
-
-
-def test_pickle_named_keras_is_never_unpickled(files, tmp_path):
-    path, marker = tmp_path / "model.keras", tmp_path / "pickle-ran"
-    path.write_bytes(pickle.dumps(Plant(marker)))
-    with pytest.raises(ValueError, match="model.keras is not a loadable reference model"):
-        load_keras_model(str(path))
+    refused(path, "not a Keras model file")
     assert not marker.exists()
 
 
-def test_lambda_layer_is_refused_with_a_clear_message(files):
-    with pytest.raises(ValueError, match=r"lambda.keras is not a loadable reference model "
-                                         r"\(Requested the deserialization of a `Lambda` layer"):
-        load_keras_model(str(files["lambda"]))
-    try:
-        load_keras_model(str(files["lambda"]))
-    except ValueError as exc:
-        assert "arbitrary code execution" in str(exc) and "\n" not in str(exc)
+def test_pickle_named_keras_or_h5_is_never_unpickled(tmp_path):
+    marker = tmp_path / "pickle-ran"
+    for name, message in (("model.keras", "not a readable .keras archive"),
+                          ("model.h5", "not a readable HDF5 file")):
+        (tmp_path / name).write_bytes(pickle.dumps(Plant(marker)))
+        refused(tmp_path / name, message)
+    assert not marker.exists()
+
+
+def test_lambda_layer_is_refused_by_name_and_never_run(files):
+    refused(files["lambda"], r"lambda.keras is not the attention-LSTM.*Lambda")
 
 
 def _activation(payload):
@@ -148,13 +125,15 @@ INJECTIONS = {
 
 
 @pytest.mark.parametrize("edit", INJECTIONS.values(), ids=INJECTIONS.keys())
-def test_config_naming_code_outside_keras_is_refused(files, tmp_path, edit):
+def test_config_naming_code_is_refused_without_deserializing_it(files, tmp_path, edit,
+                                                                monkeypatch):
+    """The config is read as JSON and checked; Keras never deserializes it."""
     path = with_config(files["plain"], tmp_path / "injected.keras", edit)
-    with pytest.raises(ValueError, match="injected.keras is not a loadable reference model"):
-        load_keras_model(str(path))
-    # ... and safe mode is still on afterwards: a Lambda is still refused.
-    with pytest.raises(ValueError, match="Lambda"):
-        load_keras_model(str(files["lambda"]))
+    calls = []
+    monkeypatch.setattr(keras.saving, "deserialize_keras_object",
+                        lambda *a, **k: calls.append(a))
+    refused(path, "injected.keras is not the attention-LSTM this tool exports")
+    assert calls == []
 
 
 # --- the CLI ------------------------------------------------------------------------------------
@@ -172,10 +151,9 @@ def _pickle_as_keras(tmp_path: Path) -> Path:
 
 
 CLI_MODELS = {
-    ".h5": (_h5, "only .keras models are loaded"),
-    "pickle named .keras": (_pickle_as_keras, "evil.keras is not a loadable reference model"),
-    "Lambda layer": (lambda tmp: None, r"lambda.keras is not a loadable reference model "
-                                       r"\(Requested the deserialization of a `Lambda` layer"),
+    "broken .h5": (_h5, "model.h5 is not a readable HDF5 file"),
+    "pickle named .keras": (_pickle_as_keras, "evil.keras is not a readable .keras archive"),
+    "Lambda layer": (lambda tmp: None, r"lambda.keras is not the attention-LSTM.*Lambda"),
     "missing": (lambda tmp: tmp / "absent.keras", "model .*absent.keras not found"),
 }
 

@@ -176,7 +176,7 @@ def test_convention_problems_name_rows_made_another_way():
     front, _, _ = encode_batch(["good", "bad film"], WORD_INDEX, 6, VOCAB_SIZE,
                                Convention(padding="pre"))
     assert convention_problems(front, NOTEBOOK) == [
-        "2 rows do not start with the start id 1, so they were padded or cut at the front"]
+        "2 rows start with padding, so they were padded at the front"]
 
 
 # --- against real imdb.npz rows and the real index (skipped without ../shared/data) -----------
