@@ -48,7 +48,7 @@ def huge(kind: str) -> str:
 
 KINDS = ["words", "one word", "punctuation", "line breaks", "binary junk", "NUL bytes", "emoji"]
 EXPECTED_TOKENS = {"words": 7 * TEN_MB // 32, "one word": 1, "punctuation": 0, "line breaks": TEN_MB // 6,
-                   "NUL bytes": 0, "emoji": TEN_MB // 10}
+                   }  # NUL bytes and emoji are word characters to Keras' rule
 
 # Run in a child: the peak RSS of a fresh process says what scoring one review cost.
 MEASURE = r"""
@@ -152,14 +152,14 @@ def test_odd_but_valid_text_is_scored(capsys, model_path, tmp_path):
     assert status == 0, err
     results = [json.loads(line) for line in out]
     assert [r["tokens"] for r in results] == [len(text.tokenize(line)) for line in lines]
-    assert [r["tokens"] for r in results][:4] == [0, 0, 2, 0]
+    assert [r["tokens"] for r in results][:4] == [0, 0, 2, 1]   # \x00\x01\x02 is one word
     assert all(0.0 <= r["probability"] <= 1.0 for r in results)
 
 
 def test_python_strings_no_file_could_hold(numpy_model_or_skip):
     """Lone surrogates and other code points that are not valid UTF-8 still tokenise."""
     results = numpy_model_or_skip.score_texts(["\ud800 good \udfff", "\udc80" * 1000, "\uffff"])
-    assert [r["tokens"] for r in results] == [1, 0, 0]
+    assert [r["tokens"] for r in results] == [3, 1, 1]
 
 
 @pytest.fixture
@@ -177,12 +177,12 @@ PIECES = WORDS + [" ", "  ", "<br />", "<BR/>", "<br", "/>", "'", "!", ".", "\n"
 texts = st.one_of(st.text(max_size=300),
                   st.lists(st.sampled_from(PIECES), max_size=80).map("".join),
                   st.lists(st.sampled_from(WORDS), max_size=60).map(" ".join))
-WORD = re.compile(r"[a-z0-9']+")
+WORD = re.compile("[^" + re.escape(text.FILTERS + " ") + "]+")
 
 
 @settings(max_examples=300, deadline=None)
 @given(texts, texts)
-def test_tokens_are_lowercase_ascii_words_and_compose(first, second):
+def test_tokens_hold_no_separator_and_compose(first, second):
     words = text.tokenize(first)
     assert all(WORD.fullmatch(w) for w in words)
     assert text.tokenize(" ".join(words)) == words                # idempotent
@@ -200,18 +200,18 @@ def test_encode_batch_invariants(reviews, max_len, vocab_size, stream):
     index = {w: rank for rank, w in enumerate(WORDS + ["great", "awful"], start=1)}
     with mock.patch.object(text, "_STREAM_FROM", 0 if stream else text._STREAM_FROM):
         ids, tokens, unknown = text.encode_batch(reviews, index, max_len, vocab_size)
-    encoded = [text.encode(r, index) for r in reviews]
-    np.testing.assert_array_equal(ids, text.pad([e[0] for e in encoded], max_len, vocab_size))
+    encoded = [text.encode(r, index)[0] for r in reviews]
+    np.testing.assert_array_equal(ids, text.pad(encoded, max_len, vocab_size))
     assert ids.dtype == np.int32 and ids.shape == (len(reviews), max_len)
     assert ((ids >= 0) & (ids < vocab_size)).all()
     assert (ids[:, 0] == text.START_ID).all()
     for row, review, n, u in zip(ids, reviews, tokens, unknown):
         words = text.tokenize(review)
         assert n == len(words) and u == sum(w not in index for w in words)
-        kept = min(n, max_len - 1)
+        known = [index[w] + text.INDEX_FROM for w in words if w in index]  # unknown: dropped
+        kept = min(len(known), max_len - 1)
         assert not row[1 + kept:].any()                              # padding at the end only
-        expected = [text.OOV_ID if w not in index else index[w] + text.INDEX_FROM
-                    for w in words[:kept]]
+        expected = known[:kept]
         assert row[1:1 + kept].tolist() == [i if i < vocab_size else text.PAD_ID
                                             for i in expected]
 
@@ -220,6 +220,6 @@ def test_streaming_threshold_is_what_makes_huge_reviews_cheap():
     """The two ways of reading words agree on a review just over the threshold."""
     review = "good film " * (text._STREAM_FROM // 10 + 7)
     index = {"good": 1}
-    ids, tokens, unknown = text.encode_batch([review], index)
+    ids, tokens, unknown = text.encode_batch([review], index, 200, 20000)
     assert tokens[0] == 2 * (text._STREAM_FROM // 10 + 7) and unknown[0] == tokens[0] // 2
-    assert ids[0, :3].tolist() == [text.START_ID, 4, text.OOV_ID]
+    assert ids[0, :3].tolist() == [text.START_ID, 4, 4]           # "film" is dropped
