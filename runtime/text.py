@@ -141,7 +141,8 @@ def pad(sequences: Sequence[Sequence[int]], max_len: int, vocab_size: int, *,
         return out
     kept = [s[:max_len] if truncating == "post" else s[max(len(s) - max_len, 0):]
             for s in sequences]
-    lengths = np.fromiter((len(s) for s in kept), dtype=np.int64, count=n)
+    # intp: np.repeat takes its counts as the platform index type (int32 on a 32-bit Pi).
+    lengths = np.fromiter((len(s) for s in kept), dtype=np.intp, count=n)
     if lengths.sum() == 0:
         return out
     flat = np.concatenate([np.asarray(s, dtype=np.int64) for s in kept])

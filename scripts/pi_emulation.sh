@@ -463,8 +463,11 @@ reqs = [Requirement(r) for r in Parser().parse(open(metadata)).get_all("Requires
 numpy = [r for r in reqs if r.name == "numpy" and not r.marker]
 sys.exit(0 if numpy and all(r.specifier.contains(version) for r in numpy) else 1)
 PYEOF
+    # The project's other requirement is pure Python: pip takes it from PyPI on the device.
     mkdir -p "$dir"
-    echo "numpy==$version (Debian python3-numpy)" > "$dir/.versions"
+    "$HOST_PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps --no-compile \
+        --target "$dir" "threadpoolctl==3.8.0" || die "cannot fetch threadpoolctl for $RELEASE"
+    echo "numpy==$version (Debian python3-numpy) threadpoolctl==3.8.0" > "$dir/.versions"
 }
 
 # Sites repeat files (numpy 2 sits in several of them): hard-link identical files.
