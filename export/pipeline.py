@@ -416,6 +416,9 @@ def _tools() -> dict:
     return tools
 
 
+_MANIFEST_FIELDS = ("format", "quantization", "batch", "size_bytes", "sha256")
+
+
 def write_manifest(out: Path) -> None:
     """manifest.json lists every published artifact in ``out`` (read from the sidecars)."""
     entries = []
@@ -426,7 +429,10 @@ def write_manifest(out: Path) -> None:
             d = json.loads(side.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if not isinstance(d, dict) or "artifact" not in d:
+        # Only our sidecars: "<artifact>.json" holding every field the manifest lists. An
+        # unrelated JSON in the folder is left alone, whatever keys it has.
+        if not (isinstance(d, dict) and side.name == f"{d.get('artifact')}.json"
+                and all(k in d for k in _MANIFEST_FIELDS)):
             continue
         parity = d.get("parity") or {}
         entries.append(dict(artifact=d["artifact"], sidecar=side.name, format=d["format"],

@@ -10,6 +10,7 @@ exported from the committed reference model by tests/parity and checked there.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,21 @@ def test_manifest_lists_the_set(exported):
     assert listed == published
     assert not list(out.glob(".staging-*")), "staging folders must not outlive an export"
 
+
+def test_manifest_ignores_unrelated_json(exported, tmp_path):
+    """A user's own JSON in the output folder, even one with an "artifact" key, is neither
+    listed nor fatal; the real sidecars still are."""
+    from imdb_edge.export.pipeline import write_manifest
+
+    out, _, _, _ = exported
+    folder = tmp_path / "out"
+    shutil.copytree(out, folder)
+    (folder / "notes.json").write_text(json.dumps({"artifact": "mine", "owner": "me"}))
+    (folder / "imdb-float32-b1.tflite.bak.json").write_text(json.dumps({"artifact": "x.tflite"}))
+    write_manifest(folder)
+    listed = {a["artifact"] for a in json.loads((folder / "manifest.json").read_text())["artifacts"]}
+    assert listed == {a["artifact"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert "mine" not in listed and "x.tflite" not in listed
 
 def test_artifacts_load_on_tflite_runtime_2_14(exported):
     python = compat.tflite214_python()
