@@ -14,21 +14,25 @@ from imdb_edge.runtime.sidecar import load_sidecar
 from imdb_edge.tolerances import TOLERANCES
 
 
-def find_artifacts(paths) -> list:
+def find_artifacts(paths, *, read_files: bool = True) -> list:
     """Artifact paths from files (``X.tflite`` or its sidecar ``X.tflite.json``) and folders
     (every artifact in the folder's manifest.json and every sidecar there), each listed
     once. A folder's artifacts come ordered by format, quantization and batch, so tables
     read the same on every run. Raises UsageError for a path that does not exist or a
-    folder without artifacts."""
+    folder without artifacts.
+
+    ``read_files=False`` (a verify key was given: nothing unverified may be parsed): a
+    folder's artifacts are named by its sidecars' file names alone, ordered by format and
+    name, and no file is read."""
     found = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            in_folder = _folder_artifacts(path)
+            in_folder = _folder_artifacts(path, read_manifest=read_files)
             if not in_folder:
                 raise UsageError(f"{path}: no artifacts (no manifest.json entries, no sidecars); "
                                  "export some with `imdb-edge export --out DIR`")
-            found.extend(sorted(in_folder, key=_order))
+            found.extend(sorted(in_folder, key=_order if read_files else _order_by_name))
             continue
         artifact = artifact_path(path)
         if not artifact.is_file():
@@ -42,10 +46,10 @@ def find_artifacts(paths) -> list:
     return unique
 
 
-def _folder_artifacts(folder: Path) -> list:
+def _folder_artifacts(folder: Path, read_manifest: bool = True) -> list:
     names = []
     manifest = folder / "manifest.json"
-    if manifest.is_file():
+    if read_manifest and manifest.is_file():
         try:
             entries = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", [])
             names.extend(e["artifact"] for e in entries)
@@ -77,3 +81,7 @@ def _order(path: Path):
     except (ValueError, OSError):
         rank, batch = len(kinds), 0
     return list(EXTENSIONS.values()).index(path.suffix), rank, batch, path.name
+
+
+def _order_by_name(path: Path):
+    return list(EXTENSIONS.values()).index(path.suffix), path.name

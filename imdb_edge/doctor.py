@@ -102,12 +102,15 @@ BUILTIN_OPERATORS = (
 
 # ------------------------------------------------------------------------------ report
 
-def diagnose(artifacts: Iterable = (), backends: Optional[Iterable[str]] = None) -> dict:
+def diagnose(artifacts: Iterable = (), backends: Optional[Iterable[str]] = None,
+             verify_key: Optional[str] = None) -> dict:
     """The report: platform, Python, numpy, backends and one entry per artifact.
 
     ``artifacts``: files (``X.tflite`` or its sidecar), or folders of them (as ``parity``
     finds them). ``backends``: only these backend names (default: every installed one).
-    Raises UsageError for a path that does not exist or an unknown backend name."""
+    ``verify_key``: a public key; an artifact it did not sign fails before any of its files
+    is parsed (see imdb_edge.signing). Raises UsageError for a path that does not exist or
+    an unknown backend name."""
     from imdb_edge import __version__
     from imdb_edge.artifacts import find_artifacts
     from imdb_edge.errors import UsageError
@@ -118,26 +121,47 @@ def diagnose(artifacts: Iterable = (), backends: Optional[Iterable[str]] = None)
     unknown = [b for b in selected or () if b not in NAMES]
     if unknown:
         raise UsageError(f"unknown backend {', '.join(unknown)}; choose from {', '.join(NAMES)}")
-    paths = find_artifacts(artifacts) if artifacts else []
+    paths = find_artifacts(artifacts, read_files=verify_key is None) if artifacts else []
     import numpy as np
 
     listed = [dict(name=b.name, format=b.format, installed=is_installed(b),
                    version=_version(b.name) if is_installed(b) else None,
                    install=_install_hint(b)) for b in BACKENDS]
-    entries = [_check_artifact(path, listed, selected) for path in paths]
+    entries = [_check_signed(path, listed, selected, verify_key) if verify_key else
+               _check_artifact(path, listed, selected) for path in paths]
     return dict(
         status="ok" if all(e["status"] == "ok" for e in entries) else "fail",
         imdb_edge=__version__, platform=_platform(), python=platform.python_version(),
         implementation=platform.python_implementation(), numpy=np.__version__,
-        backends=listed, artifacts=entries,
+        backends=listed, verify_key=verify_key, artifacts=entries,
         seconds=round(time.perf_counter() - started, 3))
 
 
-def _check_artifact(path: Path, listed: list, selected: Optional[tuple]) -> dict:
+def _check_signed(path: Path, listed: list, selected: Optional[tuple], key: str) -> dict:
+    """_check_artifact on a verified copy of ``path``; a failed signature check is the
+    entry's one problem, and nothing of the artifact is parsed."""
+    from imdb_edge.errors import SignatureError
+    from imdb_edge.signing import verified_copy
+
+    try:
+        with verified_copy(path, key) as copy:
+            entry = _check_artifact(copy, listed, selected, origin=path)
+    except SignatureError as exc:
+        return dict(artifact=path.name, path=str(path), status="fail", checks=[], golden=None,
+                    signature="fail", problems=[f"signature: {_one_line(exc)}"])
+    entry["signature"] = OK
+    return entry
+
+
+def _check_artifact(path: Path, listed: list, selected: Optional[tuple],
+                    origin: Optional[Path] = None) -> dict:
+    """Checks of ``path``, reported under ``origin`` (where the user's file is, and where
+    its golden file is looked for) when ``path`` is a verified copy of it."""
     from imdb_edge.errors import ImdbEdgeError
     from imdb_edge.runtime.sidecar import load_sidecar
 
-    entry = dict(artifact=path.name, path=str(path), status="fail", problems=[], checks=[],
+    origin = origin or path
+    entry = dict(artifact=path.name, path=str(origin), status="fail", problems=[], checks=[],
                  golden=None)
     try:
         side = load_sidecar(path)
@@ -145,7 +169,7 @@ def _check_artifact(path: Path, listed: list, selected: Optional[tuple]) -> dict
         entry["problems"].append(_one_line(exc))
         return entry
     entry.update(format=side.format, quantization=side.quantization, batch=side.batch)
-    golden = golden_for(path)
+    golden = golden_for(origin)
     entry["golden"] = str(golden) if golden else None
     reference, golden_problem = None, None
     if golden:
@@ -435,6 +459,8 @@ def render(report: dict) -> str:
         kind = (f" ({entry['format']} {entry['quantization']}, batch {entry['batch'] or 'any'})"
                 if "format" in entry else "")
         lines.append(f"{entry['status'].upper():4s}  {entry['artifact']}{kind}")
+        if entry.get("signature") == OK:
+            lines.append(f"      signature ok ({report['verify_key']})")
         for check in entry["checks"]:
             lines.append(f"      {check['backend']} {check['version'] or ''}: "
                          + "; ".join(_check_parts(check, entry)))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from imdb_edge.commands.score import add_verify_key
+
 
 def add_parser(sub):
     from imdb_edge.runtime.backends import NAMES
@@ -22,12 +24,15 @@ def add_parser(sub):
     p.add_argument("--backend", action="append", choices=NAMES,
                    help="only this backend; repeat for several (default: every installed one)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_verify_key(p)
     return p
 
 
 def run(args) -> int:
     from imdb_edge.doctor import diagnose, render
+    from imdb_edge.signing import key_from
 
-    report = diagnose(args.artifacts, backends=args.backend)
+    report = diagnose(args.artifacts, backends=args.backend,
+                      verify_key=key_from(args.verify_key))
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0 if report["status"] == "ok" else 1

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from imdb_edge.errors import UsageError, quiet_tensorflow
 
 FORMATS = ("tflite", "onnx", "numpy")
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+PUBLISHED = ("PASS", "UNVALIDATED")  # the outcomes whose artifact was moved into --out
 
 
 def add_parser(sub):
@@ -42,6 +44,10 @@ def add_parser(sub):
                    help="when an artifact would not load on a target: refuse it or warn (default: %(default)s)")
     p.add_argument("--int8-io", action="store_true",
                    help="give TFLite int8 artifacts an int8 output tensor (input ids stay int32)")
+    p.add_argument("--sign-key", metavar="KEY",
+                   help="sign each published artifact with its sidecar and vocab.txt into "
+                   "X.sig with this private key (PEM, elliptic curve; needs the [sign] "
+                   "extra); `score --verify-key` then refuses anything else")
     add_convention_flags(p)
     return p
 
@@ -74,6 +80,10 @@ def convention_of(args):
 
 
 def run(args) -> int:
+    from imdb_edge import signing
+
+    if args.sign_key:
+        signing.signer(args.sign_key)  # a key that cannot sign is refused before the export
     quiet_tensorflow()
     from imdb_edge.export.pipeline import ExportOptions, export
 
@@ -92,9 +102,16 @@ def run(args) -> int:
                             convention=convention_of(args))
     if args.model:
         options.model = args.model
-    outcomes = export(options, log=lambda m: print(m, file=sys.stderr, flush=True))
+    outcomes = export(options, log=_log)
+    published = [Path(args.out) / o.artifact for o in outcomes if o.status in PUBLISHED]
+    for signature in signing.sign_published(published, args.sign_key):
+        _log(f"signed {signature.name}")
     print(format_table(outcomes))
-    return 0 if all(o.status in ("PASS", "UNVALIDATED") for o in outcomes) else 1
+    return 0 if all(o.status in PUBLISHED for o in outcomes) else 1
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def format_table(outcomes) -> str:

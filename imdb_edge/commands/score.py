@@ -41,6 +41,14 @@ def threads_arg(value: str) -> int:
     return int(value)
 
 
+def add_verify_key(p) -> None:
+    """--verify-key, the same for every verb that loads artifacts (score, parity, doctor)."""
+    p.add_argument("--verify-key", metavar="PUB",
+                   help="refuse any artifact unless it, its sidecar and vocab.txt are signed "
+                   "with the private key of this public key (PEM), checked before any of them "
+                   "is parsed (default: $IMDB_EDGE_VERIFY_KEY; needs the [sign] extra)")
+
+
 def add_parser(sub):
     from imdb_edge.runtime.backends import NAMES
 
@@ -64,9 +72,7 @@ def add_parser(sub):
                    "START, unknown counts the OOV id 2")
     p.add_argument("--backend", choices=NAMES, help="force a backend (default: the first "
                    "installed for the artifact's format)")
-    p.add_argument("--verify-key", metavar="PUB",
-                   help="refuse the artifact unless it, its sidecar and vocab.txt are signed "
-                   "by this public key (default: $IMDB_EDGE_VERIFY_KEY; needs the [sign] extra)")
+    add_verify_key(p)
     p.add_argument("--threads", type=int, metavar="N",
                    help="interpreter threads (1 to 64)")
     return p
