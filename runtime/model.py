@@ -199,9 +199,12 @@ def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
                                       not isinstance(sidecar.batch, int) or sidecar.batch < 1):
         raise ArtifactError(f"{where}: batch must be a positive integer or null, "
                             f"got {sidecar.batch!r}")
+    # Two labels, told apart: an empty or repeated one would print every review alike.
     if not (isinstance(sidecar.labels, list) and len(sidecar.labels) == 2 and
-            all(isinstance(label, str) for label in sidecar.labels)):
-        raise ArtifactError(f"{where}: labels must be [negative, positive], got {sidecar.labels!r}")
+            all(isinstance(label, str) and label.strip() for label in sidecar.labels) and
+            sidecar.labels[0] != sidecar.labels[1]):
+        raise ArtifactError(f"{where}: labels must be two different names [negative, "
+                            f"positive], got {_short(sidecar.labels)}")
     threshold = sidecar.threshold
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
             not 0 < threshold < 1:  # NaN fails this too

@@ -45,6 +45,22 @@ def test_threshold_is_a_number_in_the_open_unit_interval(copy_of, threshold):
         load(path)
 
 
+@pytest.mark.parametrize("labels", [["positive", "positive"], ["", "positive"],
+                                    ["negative", " "], ["negative"], ["a", "b", "c"],
+                                    ["negative", 1], "negative,positive"])
+def test_labels_are_two_different_names(copy_of, labels):
+    """Found by scripts/fuzz_sidecars.py: a repeated or empty label was printed for every
+    review on that side of the threshold."""
+    from imdb_edge.runtime import ArtifactError, load
+
+    path = copy_of("bag.onnx")
+    edit_sidecar(path, labels=labels)
+    with pytest.raises(ArtifactError, match="labels must be two different names"):
+        load(path)
+    edit_sidecar(path, labels=["bad", "good"])  # any two names: they are the sidecar's to give
+    assert load(path).score_ids(ROWS)[0]["label"] in ("bad", "good")
+
+
 def test_threshold_from_the_cli(copy_of, capsys):
     path = copy_of("tiny.npz")
     Path(f"{path}.json").write_text(Path(f"{path}.json").read_text()
