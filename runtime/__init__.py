@@ -1,7 +1,7 @@
 """Score IMDB reviews with an exported artifact, without TensorFlow.
 
     from imdb_edge.runtime import load
-    model = load("artifacts/imdb_dynamic.tflite")       # sidecar + vocabulary beside it
+    model = load("artifacts/imdb-dynamic-b1.tflite")    # sidecar + vocabulary beside it
     model.score_texts(["A moving, beautifully acted film."])
     # [{'probability': 0.93..., 'label': 'positive', 'tokens': 5, 'unknown': 0}]
 

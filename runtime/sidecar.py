@@ -1,6 +1,6 @@
 """The JSON sidecar beside every artifact: everything a device needs to use it.
 
-``<artifact>.json`` sits next to ``<artifact>`` (e.g. ``imdb_dynamic_b1.tflite.json``).
+``<artifact>.json`` sits next to ``<artifact>`` (e.g. ``imdb-dynamic-b1.tflite.json``).
 It is plain JSON, never a pickle, and it is checked before any byte of the artifact
 reaches a native parser: schema version, file names that stay inside the artifact's
 folder, the artifact's SHA-256 and the vocabulary file's SHA-256.
