@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import re
 import sys
@@ -132,6 +133,14 @@ def cli(capsys, *argv, stdin: bytes | None = None, monkeypatch=None):
     status = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return status, out.splitlines(), err
+
+
+def keep(report: dict) -> None:
+    """Append a fuzzer's figures to $IMDB_EDGE_FUZZ_REPORT (one JSON object per line)."""
+    path = os.environ.get("IMDB_EDGE_FUZZ_REPORT")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(report) + "\n")
 
 
 def one_error_line(err: str, pattern: str) -> None:

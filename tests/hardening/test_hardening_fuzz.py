@@ -14,20 +14,12 @@ import warnings
 
 import pytest
 
-from hardening_kit import FUZZER, fuzz
+from hardening_kit import FUZZER, fuzz, keep
 
 N = int(os.environ.get("IMDB_EDGE_FUZZ_N", fuzz.DEFAULT_N))
 FORMATS = [("tiny_bany.tflite", "litert"), ("tiny_bany.onnx", "onnxruntime"),
            ("tiny.npz", "numpy")]
 FORMAT_IDS = [name.split(".")[-1] for name, _ in FORMATS]
-
-
-def keep(report: dict) -> None:
-    """Append the figures to $IMDB_EDGE_FUZZ_REPORT (one JSON object per line)."""
-    path = os.environ.get("IMDB_EDGE_FUZZ_REPORT")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(report) + "\n")
 
 
 # --- the mutator ----------------------------------------------------------------------------
