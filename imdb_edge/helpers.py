@@ -49,6 +49,20 @@ def pip_hint(extra: Optional[str] = None, package: Optional[str] = None) -> str:
     return f"pip install {package}"
 
 
+def require(module: str, purpose: str, *, extra: Optional[str] = None,
+            package: Optional[str] = None):
+    """``module`` imported, or an ImportError naming what needs it and how to install it
+    ("Reading ONNX files requires onnx. You can install it via pip install ...")."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        name = package or module.split(".")[0]
+        raise ImportError(f"{purpose} requires {name}. You can install it via "
+                          f"{pip_hint(extra, name)}") from exc
+
+
 def writable_folder_problem(folder: str | os.PathLike) -> Optional[str]:
     """None when ``folder`` exists or can be made and a file can be created in it; else
     why not, in a few words. Tried for real: permission bits do not tell about read-only
