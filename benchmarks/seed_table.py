@@ -27,16 +27,23 @@ def load(path: Path) -> dict:
         return dict(path=str(path), seed=report["seed"], epochs=report["epochs_run"],
                     drops=report["lr_drops_after_epochs"], best=report["best_epoch"],
                     test=report["test_accuracy"], select_on=report["config"]["select_on"],
-                    data=report["data"]["sha256"])
+                    data=_data_identity(report["data"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ReportError(f"{path}: not a finished imdb-edge train report ({exc!r})") from None
+
+
+def _data_identity(data: dict) -> str:
+    # The source, tokenizer and split sizes name the rows; data.sha256 is the loader's cache
+    # key, whose format may change between versions for the same rows.
+    return (f"{data['source']} tokenizer v{data.get('tokenizer_version')} "
+            f"{data['train']}/{data['selection']}/{data['test']} rows")
 
 
 def check_comparable(runs: list) -> None:
     for field in ("select_on", "data"):
         values = {run[field] for run in runs}
         if len(values) > 1:
-            raise ReportError(f"the runs differ in {field} ({', '.join(sorted(values))}); "
+            raise ReportError(f"the runs differ in {field} ({' vs '.join(sorted(values))}); "
                               "a seed table compares seeds only")
     seeds = [run["seed"] for run in runs]
     if len(set(seeds)) != len(seeds):

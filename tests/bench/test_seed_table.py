@@ -11,12 +11,13 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "seed_table.py"
 
 
-def _report(folder: Path, seed: int, test: float, *, select_on="test", sha="ab") -> Path:
+def _report(folder: Path, seed: int, test: float, *, select_on="test", tokenizer=3) -> Path:
     folder.mkdir(parents=True)
     (folder / "report.json").write_text(json.dumps(dict(
         seed=seed, epochs_run=21, lr_drops_after_epochs=[19] if seed % 2 else [],
         best_epoch=18, test_accuracy=test, config=dict(select_on=select_on),
-        data=dict(sha256=sha))))
+        data=dict(source="aclImdb_v1.tar.gz", sha256=f"cache key {seed}", train=25000,
+                  selection=25000, test=25000, tokenizer_version=tokenizer))))
     return folder
 
 
@@ -43,10 +44,12 @@ def test_runs_that_are_not_seeds_of_one_setup_are_refused(tmp_path):
     a = _report(tmp_path / "a", 1, 0.85)
     other_selection = _report(tmp_path / "b", 2, 0.84, select_on="val")
     same_seed = _report(tmp_path / "c", 1, 0.84)
+    other_rows = _report(tmp_path / "e", 5, 0.84, tokenizer=2)
     broken = tmp_path / "d"
     broken.mkdir()
     (broken / "report.json").write_text("{}")
     for paths, words in (((a, other_selection), "select_on"), ((a, same_seed), "twice"),
+                         ((a, other_rows), "tokenizer v2"),
                          ((a, broken), "not a finished")):
         done = _run(*paths)
         assert done.returncode == 2 and words in done.stderr
