@@ -25,6 +25,7 @@ import numpy as np
 from imdb_edge import __version__, resources
 from imdb_edge.atomic import atomic_write, atomic_write_text
 from imdb_edge.export import compat, intake
+from imdb_edge.export.rows import fit_rows, load_rows  # noqa: F401  (fit_rows: parity.golden's)
 from imdb_edge.metrics import compare, edge_cases
 from imdb_edge.runtime import text
 from imdb_edge.runtime.sidecar import (SCHEMA_VERSION, Preprocessing, Sidecar, TensorSpec,
@@ -116,22 +117,15 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
     log(f"model: {model.source['file']} ({model.source['kind']}, Keras "
         f"{model.source['keras_version']}): length {spec.length}, vocabulary "
         f"{spec.vocab_size}, embedding {spec.embed_dim}, {spec.gate} gates")
+    # Then the rows, before the output folder is touched: rows that cannot be exact are refused.
+    reviews = labels = calibration = None
+    if options.validate > 0 or any(mode in CALIBRATED for _, mode, _ in jobs):
+        found = load_rows(options.data, spec, options.convention,
+                          calibration=options.calibration, validate=options.validate)
+        calibration, reviews, labels = found.calibration, found.reviews, found.labels
+        log(f"rows: {found.source}")
     out = Path(options.out)
     _prepare_out(out)
-    needs_data = options.validate > 0 or any(mode in CALIBRATED for _, mode, _ in jobs)
-    reviews = labels = calibration = None
-    if needs_data:
-        from imdb_edge.train import data as data_lib
-
-        dataset = data_lib.load(resources.data_source(options.data), convention=options.convention)
-        problems = text.convention_problems(dataset.x_test, options.convention)
-        if problems:
-            raise ValueError(f"the rows in {dataset.source} contradict the preprocessing flags: "
-                             f"{'; '.join(problems)}; pass the flags they were made with")
-        # training rows only, never test
-        calibration = fit_rows(dataset.x_train[:options.calibration], spec, options.convention)
-        reviews = fit_rows(dataset.x_test[:options.validate], spec, options.convention)
-        labels = dataset.y_test[:options.validate]
     rows = reference = None
     if options.validate > 0:
         edges, _ = edge_cases(spec=spec)
@@ -172,21 +166,6 @@ def load_keras_model(path: str):
     kind intake reads, checked against the family first, no code from the file run."""
     model = intake.load(path)
     return model.keras_model(), model.source["sha256"]
-
-
-def fit_rows(rows: np.ndarray, spec, convention: text.Convention) -> np.ndarray:
-    """Dataset rows (padded to the reference length and vocabulary) as rows of ``spec``'s
-    length and vocabulary, cut and padded at the convention's padding end, ids beyond the
-    vocabulary mapped as the convention maps them. These rows calibrate and check the
-    artifacts; both sides of every comparison see the same rows."""
-    rows = np.asarray(rows, np.int32)
-    length = rows.shape[1] if rows.ndim == 2 else 0
-    if length > spec.length:
-        rows = rows[:, -spec.length:] if convention.padding == "pre" else rows[:, :spec.length]
-    elif length < spec.length:
-        pad = np.zeros((len(rows), spec.length - length), np.int32)
-        rows = np.concatenate([pad, rows] if convention.padding == "pre" else [rows, pad], axis=1)
-    return np.where(rows >= spec.vocab_size, convention.out_of_range_id, rows).astype(np.int32)
 
 
 def _prepare_out(out: Path) -> None:

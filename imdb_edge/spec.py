@@ -88,6 +88,11 @@ class ModelSpec:
 
 # The reference model of the published notebook: the only place its sizes are written.
 REFERENCE = ModelSpec(length=200, vocab_size=20000, embed_dim=20, gate="sigmoid")
+# The names `imdb-edge train` gives its model's layers, so that its files read alike. Nothing
+# finds a layer by them: imdb_edge.export.intake goes by type and wiring.
+LAYER_NAMES = dict(model="imdb_attention_lstm", input="ids", embedding="embedding",
+                   embedding_dropout="embedding_dropout", lstm="lstm", pool="attention_pool",
+                   pool_dropout="pool_dropout", head="classifier")
 
 
 def gate_function(gate: str):

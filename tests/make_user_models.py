@@ -1,11 +1,14 @@
 """Write the attention-LSTM the way users save it, for the intake and export tests.
 
     python tests/make_user_models.py OUT_DIR --engine tf_keras|keras \
-        [--length 40] [--vocab 500] [--embed 8] [--gate sigmoid|hard_sigmoid] [--twice]
+        [--length 40] [--vocab 500] [--embed 8] [--gate sigmoid|hard_sigmoid] [--twice] \
+        [--train-on DATA [--epochs 3] [--limit 5000]]
 
 The model is the notebook's cell with Keras' default layer names (``input_1``,
 ``embedding``, ``lstm``, ``dot``, ``dense``), random weights from a fixed seed, its
-classifier scaled so the probabilities spread over (0, 1). ``--engine tf_keras`` (Keras 2)
+classifier scaled so the probabilities spread over (0, 1); or, with ``--train-on`` (the
+IMDB archive), trained briefly on the first ``--limit`` reviews encoded at its size, as a
+notebook would (Adam, binary cross-entropy, batches of 1000). ``--engine tf_keras`` (Keras 2)
 writes ``model.h5``, ``model.keras`` and the SavedModel folder ``saved_model/``;
 ``--engine keras`` (Keras 3) writes ``model.keras``, with ``--twice`` after building the
 cell once before, as a notebook cell run twice does (so the layers are ``lstm_1``, ...).
@@ -30,7 +33,7 @@ ROWS = 24
 VARIANTS = ("tanh", "second_dense", "lambda")
 
 
-def build(engine, length, vocab, embed, gate, variant=None):
+def build(engine, length, vocab, embed, gate, variant=None, spread=True):
     layers = engine.layers
     ids = layers.Input(shape=(length,))
     embedded = layers.Embedding(vocab, embed)(ids)
@@ -46,10 +49,23 @@ def build(engine, length, vocab, embed, gate, variant=None):
     pooled = layers.Dropout(0.95)(pooled)
     prob = layers.Dense(1, activation="sigmoid")(pooled)
     model = engine.Model(ids, prob)
-    classifier = model.layers[-1]
-    kernel, bias = classifier.get_weights()
-    classifier.set_weights([kernel * 60.0, bias])
+    if spread:
+        classifier = model.layers[-1]
+        kernel, bias = classifier.get_weights()
+        classifier.set_weights([kernel * 60.0, bias])
     return model
+
+
+def train(engine, model, data, sizes, epochs, limit):
+    """A few epochs on the first ``limit`` training reviews, encoded at the model's size."""
+    from imdb_edge.spec import ModelSpec
+    from imdb_edge.train.data import load
+
+    dataset = load(data, spec=ModelSpec(*sizes)).subset(limit)
+    model.compile(engine.optimizers.Adam(learning_rate=5e-3), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    model.fit(dataset.x_train, dataset.y_train, batch_size=1000, epochs=epochs, shuffle=False,
+              verbose=0)
 
 
 def rows(length, vocab, n=ROWS, seed=5):
@@ -73,6 +89,9 @@ def main(argv=None) -> None:
     parser.add_argument("--gate", choices=("sigmoid", "hard_sigmoid"), default="sigmoid")
     parser.add_argument("--twice", action="store_true")
     parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--train-on", help="the IMDB archive: train briefly instead of scaling")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=5000)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.engine == "tf_keras":
@@ -89,7 +108,9 @@ def main(argv=None) -> None:
         return
     if args.twice:
         build(engine, *sizes)
-    model = build(engine, *sizes)
+    model = build(engine, *sizes, spread=not args.train_on)
+    if args.train_on:
+        train(engine, model, args.train_on, sizes, args.epochs, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.engine == "tf_keras":
         model.save(args.out / "model.h5")

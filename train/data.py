@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge.atomic import atomic_write
-from imdb_edge.spec import REFERENCE
+from imdb_edge.errors import ImdbEdgeError
 from imdb_edge.runtime.text import (NOTEBOOK, TOKENIZER_VERSION, Convention,
                                     encode, pad, pad_with)
+from imdb_edge.spec import REFERENCE, ModelSpec
 
-# The rows this loader makes: the reference model's length and vocabulary.
-MAX_LEN, VOCAB_SIZE = REFERENCE.length, REFERENCE.vocab_size
 ARCHIVE_NAME = "aclImdb_v1.tar.gz"
 WORD_INDEX_NAME = "imdb_word_index.json"
 # Same shuffle as keras.datasets.imdb.load_data, so sources are ordered alike.
@@ -38,13 +37,13 @@ SHUFFLE_SEED = 113
 _MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
-class DataError(Exception):
+class DataError(ImdbEdgeError):
     """A data source is missing, unreadable or malformed. The message says how to fix it."""
 
 
 @dataclasses.dataclass
 class Dataset:
-    x_train: np.ndarray  # (N, 200) int32 padded ids
+    x_train: np.ndarray  # (N, length) int32 padded ids
     y_train: np.ndarray  # (N,) int32 labels, 1 = positive
     x_test: np.ndarray
     y_test: np.ndarray
@@ -67,13 +66,14 @@ def resolve_source(data: str | os.PathLike | None) -> str | None:
 
 
 def load(data: str | os.PathLike | None = None, *, word_index: str | os.PathLike | None = None,
-         cache_dir: str | os.PathLike | None = None,
-         convention: Convention = NOTEBOOK) -> Dataset:
-    """Load the dataset from ``data`` (see module doc), raw text encoded under
-    ``convention``. Raises DataError with a fix-it message."""
+         cache_dir: str | os.PathLike | None = None, convention: Convention = NOTEBOOK,
+         spec: ModelSpec = REFERENCE) -> Dataset:
+    """Load the dataset from ``data`` (see module doc) as rows of ``spec``'s length and
+    vocabulary, raw text encoded under ``convention``; an .npz must hold rows of that
+    length. Raises DataError with a fix-it message."""
     source = resolve_source(data)
     if source is None:
-        return load_keras()
+        return load_keras(spec)
     path = Path(source)
     if not path.exists():
         raise DataError(f"data source {path} does not exist; pass --data with the path to "
@@ -81,11 +81,12 @@ def load(data: str | os.PathLike | None = None, *, word_index: str | os.PathLike
     if path.is_dir() and (path / ARCHIVE_NAME).is_file():
         path = path / ARCHIVE_NAME
     if path.suffix == ".npz":
-        return load_npz(path)
-    return load_archive(path, word_index=word_index, cache_dir=cache_dir, convention=convention)
+        return load_npz(path, length=spec.length)
+    return load_archive(path, word_index=word_index, cache_dir=cache_dir, convention=convention,
+                        spec=spec)
 
 
-def load_keras() -> Dataset:
+def load_keras(spec: ModelSpec = REFERENCE) -> Dataset:
     """The notebook's path: download imdb.npz through Keras (needs the internet)."""
     try:
         from keras.datasets import imdb
@@ -93,13 +94,14 @@ def load_keras() -> Dataset:
     except Exception as exc:  # network errors surface as many exception types
         raise DataError(f"could not download IMDB through keras.datasets.imdb ({exc}); "
                         f"offline, pass --data PATH/{ARCHIVE_NAME} (or set IMDB_EDGE_DATA)") from exc
-    return Dataset(pad(x_train, MAX_LEN, VOCAB_SIZE), y_train.astype(np.int32),
-                   pad(x_test, MAX_LEN, VOCAB_SIZE), y_test.astype(np.int32),
+    return Dataset(pad(x_train, spec.length, spec.vocab_size), y_train.astype(np.int32),
+                   pad(x_test, spec.length, spec.vocab_size), y_test.astype(np.int32),
                    source="keras.datasets.imdb", sha256="keras.datasets.imdb")
 
 
-def load_npz(path: str | os.PathLike) -> Dataset:
-    """Padded ids from an .npz with x_train, y_train, x_test, y_test. Never unpickles."""
+def load_npz(path: str | os.PathLike, length: int = REFERENCE.length) -> Dataset:
+    """Padded ids from an .npz with x_train, y_train, x_test, y_test, rows of ``length``
+    ids. Never unpickles."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -113,9 +115,9 @@ def load_npz(path: str | os.PathLike) -> Dataset:
         raise DataError(f"{path} is not a readable .npz file ({exc})") from exc
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 2 or x.shape[1] != MAX_LEN or not np.issubdtype(x.dtype, np.integer):
-            raise DataError(f"{path}: x_{split} must be an integer array of shape (N, {MAX_LEN}), "
-                            f"got {x.dtype} {x.shape}")
+        if x.ndim != 2 or x.shape[1] != length or not np.issubdtype(x.dtype, np.integer):
+            raise DataError(f"{path}: x_{split} must be an integer array of shape (N, {length}), "
+                            f"the model's length, got {x.dtype} {x.shape}")
         if y.shape != (x.shape[0],):
             raise DataError(f"{path}: y_{split} must have shape ({x.shape[0]},), got {y.shape}")
     return Dataset(arrays["x_train"].astype(np.int32), arrays["y_train"].astype(np.int32),
@@ -146,19 +148,20 @@ def load_word_index(path: str | os.PathLike) -> dict[str, int]:
 
 
 def load_archive(path: str | os.PathLike, *, word_index: str | os.PathLike | None = None,
-                 cache_dir: str | os.PathLike | None = None,
-                 convention: Convention = NOTEBOOK) -> Dataset:
-    """Tokenise the raw reviews (tar.gz or extracted folder), cached by a hash of the inputs."""
+                 cache_dir: str | os.PathLike | None = None, convention: Convention = NOTEBOOK,
+                 spec: ModelSpec = REFERENCE) -> Dataset:
+    """Tokenise the raw reviews (tar.gz or extracted folder) into rows of ``spec``'s length
+    and vocabulary, cached by a hash of the inputs."""
     path = Path(path)
     index_path = Path(word_index) if word_index else _find_word_index(path)
     key = hashlib.sha256(
         f"{source_digest(path)}|{file_sha256(index_path)}|tok{TOKENIZER_VERSION}|"
-        f"{MAX_LEN}|{VOCAB_SIZE}|{SHUFFLE_SEED}|{convention}".encode()).hexdigest()
+        f"{spec.length}|{spec.vocab_size}|{SHUFFLE_SEED}|{convention}".encode()).hexdigest()
     cache = Path(cache_dir or os.environ.get("IMDB_EDGE_CACHE") or
                  Path.home() / ".cache" / "imdb-edge") / f"imdb-{key[:24]}.npz"
     if cache.is_file():
         try:
-            return dataclasses.replace(load_npz(cache), source=str(path), sha256=key)
+            return dataclasses.replace(load_npz(cache, spec.length), source=str(path), sha256=key)
         except DataError:
             cache.unlink(missing_ok=True)  # a damaged cache is rebuilt, not trusted
     reviews = _read_reviews(path)
@@ -173,8 +176,8 @@ def load_archive(path: str | os.PathLike, *, word_index: str | os.PathLike | Non
         # The notebook convention drops unknown words, as imdb.npz does (only test reviews
         # have any: the index ranks the training reviews' words).
         x = pad_with([encode(items[i][2], index, unknown=convention.unknown_words,
-                             keep=MAX_LEN, truncating=convention.truncating)[0] for i in order],
-                     MAX_LEN, VOCAB_SIZE, convention)
+                             keep=spec.length, truncating=convention.truncating)[0]
+                      for i in order], spec.length, spec.vocab_size, convention)
         y = np.array([items[i][0] for i in order], dtype=np.int32)
         splits[split] = (x, y)
     dataset = Dataset(*splits["train"], *splits["test"], source=str(path), sha256=key)

@@ -7,12 +7,9 @@ LSTM has one unit per step. The sizes and the gate come from a ``ModelSpec``
 """
 from __future__ import annotations
 
-from imdb_edge.spec import REFERENCE, ModelSpec
+from imdb_edge.spec import LAYER_NAMES, REFERENCE, ModelSpec
 
-EMBED_DIM = REFERENCE.embed_dim
-UNITS = REFERENCE.units
 DROPOUT = 0.95
-PARAMETERS = REFERENCE.parameters()
 
 
 def layers_of(spec: ModelSpec = REFERENCE) -> list:
@@ -20,9 +17,6 @@ def layers_of(spec: ModelSpec = REFERENCE) -> list:
     t, e = spec.length, spec.embed_dim
     return [("InputLayer", (t,)), ("Embedding", (t, e)), ("Dropout", (t, e)),
             ("LSTM", (spec.units,)), ("Dot", (e,)), ("Dropout", (e,)), ("Dense", (1,))]
-
-
-LAYERS = layers_of(REFERENCE)
 
 
 def gate_activation(spec: ModelSpec, engine=None):
@@ -38,7 +32,6 @@ def gate_activation(spec: ModelSpec, engine=None):
 
 
 _KERAS2_HARD_SIGMOID = None
-KERAS2_HARD_SIGMOID_NAME = "imdb_edge>keras2_hard_sigmoid"  # as Keras 3 saves it
 
 
 def keras2_hard_sigmoid():
@@ -65,17 +58,18 @@ def build_model(*, engine=None, dropout: float = DROPOUT, spec: ModelSpec = REFE
         import keras as engine
     keras, layers, regularizers = engine, engine.layers, engine.regularizers
 
-    ids = keras.Input((spec.length,), dtype="int32", name="ids")
-    embedded = layers.Embedding(spec.vocab_size, spec.embed_dim, name="embedding")(ids)
-    dropped = layers.Dropout(dropout, name="embedding_dropout")(embedded)
+    names = LAYER_NAMES
+    ids = keras.Input((spec.length,), dtype="int32", name=names["input"])
+    embedded = layers.Embedding(spec.vocab_size, spec.embed_dim, name=names["embedding"])(ids)
+    dropped = layers.Dropout(dropout, name=names["embedding_dropout"])(embedded)
     attention = layers.LSTM(spec.units, activation="softmax",
                             recurrent_activation=gate_activation(spec, engine),
-                            name="lstm")(dropped)
-    pooled = layers.Dot(axes=1, name="attention_pool")([embedded, attention])
-    pooled = layers.Dropout(dropout, name="pool_dropout")(pooled)
+                            name=names["lstm"])(dropped)
+    pooled = layers.Dot(axes=1, name=names["pool"])([embedded, attention])
+    pooled = layers.Dropout(dropout, name=names["pool_dropout"])(pooled)
     prob = layers.Dense(
-        1, activation="sigmoid", name="classifier",
+        1, activation="sigmoid", name=names["head"],
         kernel_regularizer=regularizers.l1_l2(l1=1e-5, l2=1e-4),
         bias_regularizer=regularizers.l2(1e-4),
         activity_regularizer=regularizers.l2(1e-5))(pooled)
-    return keras.Model(ids, prob, name="imdb_attention_lstm")
+    return keras.Model(ids, prob, name=names["model"])

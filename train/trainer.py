@@ -18,6 +18,7 @@ import numpy as np
 from imdb_edge import __version__
 from imdb_edge.atomic import atomic_write, atomic_write_text
 from imdb_edge.runtime.text import TOKENIZER_VERSION
+from imdb_edge.spec import REFERENCE, ModelSpec
 from imdb_edge.train import data as data_lib
 from imdb_edge.train.schedule import PUBLISHED_TEST_ACCURACY, ScheduleState, step
 
@@ -46,13 +47,21 @@ class TrainConfig:
     resume: bool = False            # continue from out/checkpoint if present
     distribute: str = "none"        # "none", "mirrored" or "multi-worker" (TF_CONFIG)
     deterministic: bool = True      # TF op determinism: same seed, same result on one machine
+    gate: str = REFERENCE.gate      # LSTM recurrent activation: "sigmoid", or Keras 2's
+                                    # "hard_sigmoid", clip(0.2 x + 0.5, 0, 1)
+
+    def spec(self) -> ModelSpec:
+        """The family member this trains: the reference's sizes, this run's gate."""
+        return dataclasses.replace(REFERENCE, gate=self.gate)
 
 
 def train(config: TrainConfig, log=print) -> dict:
     """Run the schedule and write out/model.keras (best epoch), report.json, curves.png."""
     started = time.time()
+    spec = config.spec()
     # Data first: a bad path fails in a second, before TensorFlow is even imported.
-    dataset = data_lib.load(config.data, word_index=config.word_index).subset(config.limit)
+    dataset = data_lib.load(config.data, word_index=config.word_index,
+                            spec=spec).subset(config.limit)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
@@ -75,7 +84,7 @@ def train(config: TrainConfig, log=print) -> dict:
 
     strategy = _strategy(config.distribute)
     with strategy.scope():
-        state, epochs, model, stopped = _start_or_resume(config, ckpt_dir, log)
+        state, epochs, model, stopped = _start_or_resume(config, spec, ckpt_dir, log)
     log(f"replicas: {strategy.num_replicas_in_sync} ({config.distribute})")
 
     while not stopped:
@@ -111,7 +120,8 @@ def train(config: TrainConfig, log=print) -> dict:
     _, test_accuracy = best.evaluate(dataset.x_test, dataset.y_test,
                                      batch_size=config.batch_size, verbose=0)
     report = dict(
-        config=dataclasses.asdict(config), epochs=epochs, epochs_run=len(epochs),
+        config=dataclasses.asdict(config), model=spec.to_dict(), epochs=epochs,
+        epochs_run=len(epochs),
         best_epoch=state.best_epoch, best_selection_accuracy=state.best_accuracy,
         test_accuracy=float(test_accuracy), lr_drops_after_epochs=state.lr_drops,
         replicas=strategy.num_replicas_in_sync,
@@ -128,17 +138,19 @@ def train(config: TrainConfig, log=print) -> dict:
     return report
 
 
-def _start_or_resume(config: TrainConfig, ckpt_dir: Path, log):
+def _start_or_resume(config: TrainConfig, spec: ModelSpec, ckpt_dir: Path, log):
     import keras
 
-    from imdb_edge.train.model import build_model
+    from imdb_edge.train.model import build_model, gate_activation
 
     from imdb_edge.train import optimizer  # noqa: F401  (registers DenseAdam for reloading)
 
+    gate_activation(spec)  # registers a Keras 2 gate before a checkpoint holding it is loaded
     state_file = ckpt_dir / "state.json"
     if config.resume and state_file.is_file():
         saved = json.loads(state_file.read_text())
-        if saved["config"] != _identity(config):
+        # Checkpoints from before the gate was a setting trained sigmoid gates.
+        if {"gate": "sigmoid", **saved["config"]} != _identity(config):
             raise ValueError(f"{ckpt_dir} was written with other settings; resume with the same "
                              "flags or pick a new --out")
         state = ScheduleState(**saved["schedule"])
@@ -151,7 +163,7 @@ def _start_or_resume(config: TrainConfig, ckpt_dir: Path, log):
         shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state = ScheduleState(lr=config.lr, decay=config.decay)
-    model = build_model()
+    model = build_model(spec=spec)
     model.compile(_optimizer(state), loss="binary_crossentropy", metrics=["accuracy"])
     return state, [], model, False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from imdb_edge.errors import UsageError, quiet_tensorflow
+from imdb_edge.spec import GATES, REFERENCE
 
 
 def add_parser(sub):
@@ -22,6 +23,10 @@ def add_parser(sub):
                    "training rows (honest), test = the test set, as the notebook (default: %(default)s)")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of training rows held out with --select-on val (default: %(default)s)")
+    p.add_argument("--gate", choices=tuple(GATES), default=REFERENCE.gate,
+                   help="the LSTM's recurrent activation: sigmoid, or hard_sigmoid as Keras 2 "
+                   "defined it, clip(0.2 x + 0.5, 0, 1), the default of Keras before 2.3 "
+                   "(default: %(default)s)")
     p.add_argument("--epochs", type=int, help="run exactly this many epochs (overrides the schedule)")
     p.add_argument("--limit", type=int, help="use only the first N train and N test reviews")
     p.add_argument("--seed", type=int, default=1337, help="random seed (default: %(default)s)")
@@ -51,6 +56,6 @@ def run(args) -> int:
     config = TrainConfig(out=args.out, data=args.data, word_index=args.word_index,
                          select_on=args.select_on, val_fraction=args.val_fraction, seed=args.seed,
                          resume=args.resume, distribute=args.distribute,
-                         deterministic=not args.no_determinism, **schedule)
+                         deterministic=not args.no_determinism, gate=args.gate, **schedule)
     train(config, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     return 0

@@ -70,11 +70,44 @@ def test_while_loop_variants_prints_every_variant(tiny_keras, rows_npz, tmp_path
 
 
 def test_trial_hard_sigmoid_trains_with_keras2_gates(rows_npz, tmp_path):
-    run_script("trial_hard_sigmoid.py", "train", "--data", rows_npz, "--epochs", 1,
+    """The trial is `imdb-edge train --gate hard_sigmoid`: the saved model holds Keras 2's
+    gate by its registered name, the report records the gate, and the exporter reads the
+    file back as a hard_sigmoid member of the family."""
+    run_script("trial_hard_sigmoid.py", "--data", rows_npz, "--epochs", 1,
                "--limit", 100, "--out", tmp_path / "run", cwd=tmp_path)
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["epochs_run"] == 1
+    assert report["config"]["gate"] == report["model"]["gate"] == "hard_sigmoid"
     with zipfile.ZipFile(tmp_path / "run" / "model.keras") as z:
         lstm = next(layer for layer in json.loads(z.read("config.json"))["config"]["layers"]
                     if layer["class_name"] == "LSTM")
     assert "keras2_hard_sigmoid" in json.dumps(lstm["config"]["recurrent_activation"])
+    from imdb_edge.export import intake
+
+    assert intake.load(tmp_path / "run" / "model.keras").spec.gate == "hard_sigmoid"
+
+
+def test_trial_hard_sigmoid_keeps_its_gate(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "trial_hard_sigmoid.py"), "--gate",
+                           "sigmoid"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "--gate is this trial's own setting" in done.stderr
+
+
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tf_keras", "h5py")),
+                    reason="user_models.py writes Keras 2 files with tf_keras")
+def test_user_models_exports_and_scores_every_file_kind(tmp_path):
+    """Small sizes and the packaged rows: the same table the docs show, for two kinds."""
+    run_script("user_models.py", "--work", tmp_path / "work", "--kinds", "keras2-hard_sigmoid",
+               "keras3-twice", "--formats", "numpy", "--length", 12, "--vocab", 300, "--embed", 4,
+               "--validate", 20, "--markdown", tmp_path / "table.md", cwd=tmp_path)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")]
+            for line in (tmp_path / "table.md").read_text().splitlines()[2:]]
+    exported = {row[0]: row for row in rows if not row[0].startswith("Keras 3 ")}
+    assert set(exported) == {"keras2-hard_sigmoid/model.h5", "keras2-hard_sigmoid/saved_model",
+                             "keras2-hard_sigmoid/model.keras", "keras3-twice/model.keras"}
+    for file, (_, fmt, artifact, code, max_abs, agreement, versus, scored) in exported.items():
+        assert (fmt, artifact, code, scored) == ("numpy", "imdb-float32.npz", "0", "0"), file
+        assert float(max_abs) <= 1e-5 and agreement == "100.00 %" and float(versus) <= 1e-5
+    refused = [row for row in rows if row[0].startswith("Keras 3 ")]
+    assert [row[3] for row in refused] == ["2", "2"]
+    assert "Keras 3's hard_sigmoid" in refused[0][2] and "is a Lambda" in refused[1][2]

@@ -35,14 +35,16 @@ WORDS = ["the", "a", "movie", "film", "good", "bad", "great", "awful", "plot", "
 def workspace(tmp_path_factory):
     import keras
 
+    from imdb_edge.spec import LAYER_NAMES
     from imdb_edge.train.data import Dataset, save_npz
     from imdb_edge.train.model import build_model
 
     root = tmp_path_factory.mktemp("export")
     keras.utils.set_random_seed(3)
     model = build_model()
-    kernel, bias = model.get_layer("classifier").get_weights()
-    model.get_layer("classifier").set_weights([kernel * 400.0, bias])
+    head = model.get_layer(LAYER_NAMES["head"])
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * 400.0, bias])
     model.save(root / "small.keras")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 20000, (600, 200)).astype(np.int32)

@@ -74,22 +74,10 @@ def variants(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """Synthetic padded rows at the reference size (what the dataset loader gives), and a
-    word index beside them."""
-    from imdb_edge.spec import REFERENCE
-    from imdb_edge.train.data import Dataset, save_npz
-
-    root = tmp_path_factory.mktemp("user-data")
-    rng = np.random.default_rng(0)
-    x = rng.integers(3, REFERENCE.vocab_size, (400, REFERENCE.length)).astype(np.int32)
-    x[:, 0] = 1
-    for row, length in zip(x, rng.integers(5, REFERENCE.length, len(x))):
-        row[length:] = 0
-    y = rng.integers(0, 2, 400).astype(np.int32)
-    save_npz(Dataset(x[:200], y[:200], x[200:], y[200:], "synthetic", "-"), root / "data.npz")
-    (root / "imdb_word_index.json").write_text(json.dumps({"the": 1, "movie": 2, "good": 3}))
-    return root / "data.npz"
+def data(imdb_archive):
+    """The IMDB archive, as users pass it (a small one: tests/export/exportkit.py): each
+    model's reviews are encoded at its own length and vocabulary."""
+    return imdb_archive
 
 
 def expected(folder: Path):
@@ -115,7 +103,7 @@ def test_layers_are_found_by_type_not_by_name(made):
 
 
 def _export(model_path, out, data, **kwargs):
-    options = dict(model=str(model_path), out=str(out), data=str(data), batches=(1,),
+    options = dict(model=str(model_path), out=str(out), data=data and str(data), batches=(1,),
                    calibration=64, validate=100)
     options.update(kwargs)
     return pipeline.export(ExportOptions(**options), log=lambda _: None)
@@ -190,6 +178,40 @@ def test_notebook_size_exports(tmp_path_factory, data):
                        formats=("tflite", "onnx", "numpy"))
     assert len(outcomes) == 5
     _check_against_framework(out, outcomes, folder, NOTEBOOK[1])
+
+
+@pytest.fixture(scope="module")
+def longer(tmp_path_factory):
+    """A member longer than the reference: 240 ids, 300 words, width 4 (Keras 3)."""
+    folder = tmp_path_factory.mktemp("longer") / "model"
+    generate(folder, ["--engine", "keras", "--length", "240", "--vocab", "300", "--embed", "4"])
+    return folder
+
+
+def test_a_longer_model_is_validated_on_its_own_rows(longer, data, tmp_path):
+    out = tmp_path / "artifacts"
+    outcomes = _export(longer / "model.keras", out, data, formats=("tflite", "numpy"),
+                       modes=("float32",))
+    _check_against_framework(out, outcomes, longer, ModelSpec(240, 300, 4))
+    assert all(o.parity["reviews"] == 100 for o in outcomes)
+
+
+def test_packaged_rows_serve_a_shorter_model(made, tmp_path):
+    """No --data: the packaged rows, cut to the model's 40 ids and 500 words."""
+    out = tmp_path / "artifacts"
+    outcomes = _export(made / "keras2-hard" / "model.h5", out, None, formats=("numpy",),
+                       modes=("float32",))
+    _check_against_framework(out, outcomes, made / "keras2-hard", KINDS["keras2-hard"][1])
+
+
+def test_packaged_rows_refuse_a_longer_model_before_the_output(longer, tmp_path):
+    result = _cli("--model", str(longer / "model.keras"), "--format", "numpy",
+                  "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert "cannot be lengthened to the model's 240" in last and "pass --data" in last
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------ refusals

@@ -61,11 +61,11 @@ def test_archive_order_is_the_documented_shuffle(tiny_imdb, tmp_path):
 
 def _key_of(split, row, expected):
     from imdb_edge.runtime.text import encode, pad
-    from imdb_edge.train.data import MAX_LEN, VOCAB_SIZE
+    from imdb_edge.spec import REFERENCE
 
     for label in ("pos", "neg"):
         for file_id, _rating, text in REVIEWS[(split, label)]:
-            if tuple(pad([encode(text, WORD_INDEX)[0]], MAX_LEN, VOCAB_SIZE)[0]) == row:
+            if tuple(pad([encode(text, WORD_INDEX)[0]], REFERENCE.length, REFERENCE.vocab_size)[0]) == row:
                 return (int(label == "pos"), file_id)
     raise AssertionError(row)
 

@@ -1,4 +1,5 @@
-"""train/model.py: the reference attention-LSTM, layer for layer as published."""
+"""train/model.py: the reference attention-LSTM, layer for layer as published, and other
+members of the family built from their spec."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,10 @@ import pytest
 
 pytest.importorskip("keras", reason="the [train] extra (TensorFlow, Keras) is not installed")
 
-from imdb_edge.train.model import DROPOUT, EMBED_DIM, LAYERS, PARAMETERS, UNITS, build_model  # noqa: E402
+from imdb_edge.spec import LAYER_NAMES, REFERENCE, ModelSpec  # noqa: E402
+from imdb_edge.train.model import DROPOUT, build_model, layers_of  # noqa: E402
+
+NAMES = LAYER_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +23,15 @@ def model():
 
 def test_layers_and_output_shapes_match_the_table(model):
     got = [(type(layer).__name__, tuple(layer.output.shape[1:])) for layer in model.layers]
-    assert got == LAYERS
+    assert got == layers_of(REFERENCE)
 
 
 def test_parameter_count(model):
-    assert PARAMETERS == 576_821
-    assert model.count_params() == PARAMETERS
+    assert REFERENCE.parameters() == 576_821
+    assert model.count_params() == REFERENCE.parameters()
     by_layer = {layer.name: layer.count_params() for layer in model.layers if layer.count_params()}
-    assert by_layer == {"embedding": 20000 * 20, "lstm": 4 * (20 + 200 + 1) * 200, "classifier": 21}
+    assert by_layer == {NAMES["embedding"]: 20000 * 20, NAMES["lstm"]: 4 * (20 + 200 + 1) * 200,
+                        NAMES["head"]: 21}
 
 
 def test_input_is_200_int32_ids(model):
@@ -35,8 +40,8 @@ def test_input_is_200_int32_ids(model):
 
 
 def test_lstm_is_softmax_activated(model):
-    lstm = model.get_layer("lstm")
-    assert lstm.units == UNITS == 200
+    lstm = model.get_layer(NAMES["lstm"])
+    assert lstm.units == REFERENCE.units == 200
     config = lstm.get_config()
     assert config["activation"] == "softmax"
     assert config["recurrent_activation"] == "sigmoid"
@@ -50,7 +55,7 @@ def test_both_dropouts_are_0_95(model):
 
 
 def test_regularizers_as_published(model):
-    dense = model.get_layer("classifier")
+    dense = model.get_layer(NAMES["head"])
     assert dense.get_config()["activation"] == "sigmoid" and dense.units == 1
     assert type(dense.kernel_regularizer).__name__ == "L1L2"
     assert dense.kernel_regularizer.get_config() == pytest.approx({"l1": 1e-5, "l2": 1e-4})
@@ -71,14 +76,14 @@ def test_attention_pools_the_undropped_embeddings(model):
     output is a probability."""
     import keras
 
-    probe = keras.Model(model.input, [model.get_layer("embedding").output,
-                                       model.get_layer("lstm").output,
-                                       model.get_layer("attention_pool").output,
+    probe = keras.Model(model.input, [model.get_layer(NAMES["embedding"]).output,
+                                       model.get_layer(NAMES["lstm"]).output,
+                                       model.get_layer(NAMES["pool"]).output,
                                        model.output])
     ids = np.random.default_rng(0).integers(0, 20000, (4, 200)).astype(np.int32)
     ids[1, 50:] = 0
     embedded, attention, pooled, prob = (np.asarray(a) for a in probe(ids, training=False))
-    assert embedded.shape == (4, 200, EMBED_DIM) and attention.shape == (4, UNITS)
+    assert embedded.shape == (4, 200, REFERENCE.embed_dim) and attention.shape == (4, 200)
     np.testing.assert_allclose(pooled, np.einsum("btd,bt->bd", embedded, attention),
                                rtol=1e-5, atol=1e-7)
     assert (attention >= 0).all() and (attention.sum(axis=1) <= 1 + 1e-6).all()
@@ -91,3 +96,17 @@ def test_dropout_is_active_only_in_training(model):
     np.testing.assert_array_equal(inference[0], inference[1])
     training = np.asarray(model(ids, training=True))
     assert not np.allclose(training, inference[0])
+
+
+@pytest.mark.parametrize("spec", [ModelSpec(37, 450, 6), ModelSpec(12, 90, 3, "hard_sigmoid")])
+def test_other_members_are_built_from_their_spec(spec):
+    """Every size and the gate come from the spec: the layers' shapes, the weights', and the
+    file intake reads back."""
+    from imdb_edge.export import intake
+
+    model = build_model(spec=spec)
+    assert [(type(layer).__name__, tuple(layer.output.shape[1:])) for layer in model.layers] \
+        == layers_of(spec)
+    assert [tuple(w.shape) for w in model.get_weights()] == list(spec.shapes().values())
+    assert model.count_params() == spec.parameters()
+    assert intake.from_keras(model).spec == spec

@@ -19,6 +19,7 @@ pytest.importorskip("keras", reason="the [train] extra (TensorFlow, Keras) is no
 
 from imdb_edge.train import data as data_lib  # noqa: E402
 from imdb_edge.runtime.text import TOKENIZER_VERSION  # noqa: E402
+from imdb_edge.spec import REFERENCE  # noqa: E402
 from imdb_edge.train.trainer import TrainConfig, train  # noqa: E402
 from trainkit import PYTHON, subprocess_env  # noqa: E402
 
@@ -32,7 +33,7 @@ pytestmark = [
 ]
 
 EPOCH_KEYS = {"epoch", "loss", "train_accuracy", "accuracy", "lr", "seconds"}
-REPORT_KEYS = {"replicas", "config", "epochs", "epochs_run", "best_epoch", "best_selection_accuracy",
+REPORT_KEYS = {"replicas", "config", "model", "epochs", "epochs_run", "best_epoch", "best_selection_accuracy",
                "test_accuracy", "lr_drops_after_epochs", "data", "seed", "versions",
                "wall_seconds", "seconds_per_epoch"}
 
@@ -104,6 +105,7 @@ def test_run_writes_model_report_and_curves(first_run, tiny_npz):
     assert json.loads((out / "report.json").read_text()) == report
     assert set(report) == REPORT_KEYS
     assert report["config"] == dataclasses.asdict(config)
+    assert report["config"]["gate"] == "sigmoid" and report["model"] == REFERENCE.to_dict()
     assert report["seed"] == 7
     assert report["epochs_run"] == len(report["epochs"]) == 2
     for number, epoch in enumerate(report["epochs"], 1):
@@ -207,3 +209,51 @@ def test_resuming_a_finished_run_adds_no_epoch(tiny_npz, tmp_path):
     killed_run(config, 2, tmp_path)
     report = train(dataclasses.replace(config, resume=True), log=lambda _: None)
     assert report["epochs_run"] == 2
+
+
+def test_a_checkpoint_from_before_the_gate_setting_resumes_as_sigmoid(tiny_npz, tmp_path):
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(tiny_npz), min_epochs=2,
+                         max_epochs=2, seed=11)
+    killed_run(config, 1, tmp_path)
+    state_file = tmp_path / "run" / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["gate"]
+    state_file.write_text(json.dumps(state))
+    report = train(dataclasses.replace(config, resume=True), log=lambda _: None)
+    assert report["epochs_run"] == 2
+    with pytest.raises(ValueError, match="other settings"):
+        train(dataclasses.replace(config, resume=True, gate="hard_sigmoid"), log=lambda _: None)
+
+
+# --- the gate -----------------------------------------------------------------------------
+
+def test_train_gate_flag_builds_reports_and_saves_keras2_gates(tiny_npz, tmp_path):
+    """`imdb-edge train --gate hard_sigmoid`: the flag reaches the config, the model is built
+    from the hard_sigmoid spec (by value: its gates are Keras 2's formula), the report
+    records it, and the exporter reads the saved file back as that member."""
+    import keras
+
+    from imdb_edge.cli import main
+    from imdb_edge.export import intake
+    from imdb_edge.spec import LAYER_NAMES, hard_sigmoid
+
+    out = tmp_path / "run"
+    assert main(["train", "--gate", "hard_sigmoid", "--data", str(tiny_npz), "--epochs", "1",
+                 "--limit", "100", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["gate"] == report["model"]["gate"] == "hard_sigmoid"
+    assert intake.load(out / "model.keras").spec == dataclasses.replace(REFERENCE,
+                                                                        gate="hard_sigmoid")
+    model = keras.models.load_model(out / "model.keras", compile=False, safe_mode=True)
+    gate = model.get_layer(LAYER_NAMES["lstm"]).cell.recurrent_activation
+    x = np.linspace(-4, 4, 81, dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(gate(x)), hard_sigmoid(x), atol=1e-7)
+    assert not np.allclose(np.asarray(keras.activations.hard_sigmoid(x)), hard_sigmoid(x))
+
+
+def test_train_gate_flag_refuses_other_gates(capsys):
+    from imdb_edge.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--gate", "tanh"])
+    assert exit_.value.code == 2 and "invalid choice: 'tanh'" in capsys.readouterr().err

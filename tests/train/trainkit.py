@@ -55,12 +55,13 @@ class TinyImdb:
     def expected(self, split: str) -> dict[tuple, int]:
         """Encoded-and-padded row (as a tuple) -> label, for every review of ``split``."""
         from imdb_edge.runtime.text import encode, pad
-        from imdb_edge.train.data import MAX_LEN, VOCAB_SIZE
+        from imdb_edge.spec import REFERENCE
 
         rows = {}
         for label in ("pos", "neg"):
             for _id, _rating, text in REVIEWS[(split, label)]:
-                rows[tuple(pad([encode(text, WORD_INDEX)[0]], MAX_LEN, VOCAB_SIZE)[0])] = int(label == "pos")
+                rows[tuple(pad([encode(text, WORD_INDEX)[0]], REFERENCE.length,
+                                REFERENCE.vocab_size)[0])] = int(label == "pos")
         return rows
 
 
