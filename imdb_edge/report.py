@@ -108,6 +108,20 @@ def _write_files(report, folder: Path, plots: bool) -> list:
 
 def markdown(summary: dict) -> str:
     """Status first, then one row per artifact x backend, then what broke and why."""
+    lines = _heading(summary) + [_row(r) for r in summary["results"]]
+    lines += _failures(summary)
+    if summary.get("warnings"):
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+    lines += _not_run(summary)
+    if summary.get("plots"):
+        lines += ["", "## Plots", ""] + [f"- [{a}]({p})" for a, p in summary["plots"].items()]
+    lines += ["", "Tolerances: `imdb_edge/tolerances.py` (the table export validation uses). "
+              "Hashes, versions and every figure: `report.json`.", ""]
+    return "\n".join(lines)
+
+
+def _heading(summary: dict) -> list:
+    """The status line, the reference, and the table's header."""
     ref, rows = summary["reference"], summary["rows"]
     n = len(summary["results"])
     head = (f"# Parity: {summary['status']}: {summary['passed']} of {n} artifact x backend "
@@ -115,58 +129,61 @@ def markdown(summary: dict) -> str:
     what = (f"golden file `{ref['golden']['path']}` (made {ref.get('golden_created')})"
             if ref["kind"] == "golden" else f"Keras model `{ref['model']['path']}`")
     acc = ref.get("keras_accuracy")
-    lines = [head, "",
-             f"Reference: {what}, model sha256 `{ref['model']['sha256'][:12]}`; "
-             f"{rows['reviews']:,} test reviews + {rows['edge']} edge/random rows"
-             + (f"; Keras accuracy {100 * acc:.2f}%" if acc is not None else "")
-             + f". {summary['seconds']:.0f}s, {summary['jobs']} runs at a time.", "",
-             "| artifact | backend | status | max abs err (tol) | p99 abs (tol) | agreement (min) "
-             "| flips | accuracy, delta pts (max) | rows/s |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for r in summary["results"]:
-        m, tol = r.get("metrics"), r.get("tolerance") or {}
-        if m is None:
-            lines.append(f"| {r['artifact']} | {r['backend']} | **{r['status']}** | - | - | - "
-                         "| - | - | - |")
-            continue
-        status = r["status"] if r["status"] == "PASS" else f"**{r['status']}**"
-        bound = tol.get("max_accuracy_delta")
-        if bound is not None:  # the bound judge() applied: never finer than one review
-            bound = accuracy_bound(Tolerance(**tol), m.get("reviews"))[0]
-        accuracy = "-" if m.get("accuracy") is None else \
-            f"{100 * m['accuracy']:.2f}%, {m['accuracy_delta_points']:+.2f} " \
-            f"({_tol(bound, '±{:g}')})"
-        lines.append(
-            f"| {r['artifact']} | {r['backend']} | {status} "
+    return [head, "",
+            f"Reference: {what}, model sha256 `{ref['model']['sha256'][:12]}`; "
+            f"{rows['reviews']:,} test reviews + {rows['edge']} edge/random rows"
+            + (f"; Keras accuracy {100 * acc:.2f}%" if acc is not None else "")
+            + f". {summary['seconds']:.0f}s, {summary['jobs']} runs at a time.", "",
+            "| artifact | backend | status | max abs err (tol) | p99 abs (tol) | agreement (min) "
+            "| flips | accuracy, delta pts (max) | rows/s |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+
+
+def _row(r: dict) -> str:
+    """One artifact x backend run as a table row, each figure beside its tolerance."""
+    m, tol = r.get("metrics"), r.get("tolerance") or {}
+    if m is None:
+        return f"| {r['artifact']} | {r['backend']} | **{r['status']}** | - | - | - | - | - | - |"
+    status = r["status"] if r["status"] == "PASS" else f"**{r['status']}**"
+    bound = tol.get("max_accuracy_delta")
+    if bound is not None:  # the bound judge() applied: never finer than one review
+        bound = accuracy_bound(Tolerance(**tol), m.get("reviews"))[0]
+    accuracy = "-" if m.get("accuracy") is None else \
+        f"{100 * m['accuracy']:.2f}%, {m['accuracy_delta_points']:+.2f} " \
+        f"({_tol(bound, '±{:g}')})"
+    return (f"| {r['artifact']} | {r['backend']} | {status} "
             f"| {m['max_abs']:.2e} ({_tol(tol.get('max_abs'), '{:g}')}) | {m['p99_abs']:.2e} "
             f"({_tol(tol.get('max_p99_abs'), '{:g}')}) "
             f"| {100 * m['agreement']:.2f}% ({_tol(tol.get('min_agreement'), '{:.1%}')}) "
             f"| {m['flips']} | {accuracy} | {r.get('rows_per_s', 0):,.0f} |")
+
+
+def _failures(summary: dict) -> list:
+    """'What failed': each failing run's problems and its farthest label flips."""
     problems = [r for r in summary["results"] if r["problems"]]
-    if problems:
-        lines += ["", "## What failed", ""]
-        for r in problems:
-            lines.append(f"- **{r['artifact']} / {r['backend']}**: {'; '.join(r['problems'])}")
-            far = (r.get("metrics") or {}).get("flips_farthest") or []
-            if far:
-                lines.append("  - farthest flips: " + ", ".join(
-                    f"{f['input']} (Keras {f['keras']:.3f}, artifact {f['artifact']:.3f})"
-                    for f in far))
-    if summary.get("warnings"):
-        lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
+    if not problems:
+        return []
+    lines = ["", "## What failed", ""]
+    for r in problems:
+        lines.append(f"- **{r['artifact']} / {r['backend']}**: {'; '.join(r['problems'])}")
+        far = (r.get("metrics") or {}).get("flips_farthest") or []
+        if far:
+            lines.append("  - farthest flips: " + ", ".join(
+                f"{f['input']} (Keras {f['keras']:.3f}, artifact {f['artifact']:.3f})"
+                for f in far))
+    return lines
+
+
+def _not_run(summary: dict) -> list:
+    """'Not run': the skipped backends by reason (deselected ones are not news)."""
     skipped = [s for s in summary.get("skipped", []) if not s["reason"].startswith("not selected")]
-    if skipped:
-        lines += ["", "## Not run", ""]
-        by_reason = {}
-        for s in skipped:
-            by_reason.setdefault((s["backend"], s["reason"]), []).append(s["artifact"])
-        for (backend, reason), artifacts in by_reason.items():
-            lines.append(f"- {backend} ({len(artifacts)} artifacts): {reason}")
-    if summary.get("plots"):
-        lines += ["", "## Plots", ""] + [f"- [{a}]({p})" for a, p in summary["plots"].items()]
-    lines += ["", "Tolerances: `imdb_edge/tolerances.py` (the table export validation uses). "
-              "Hashes, versions and every figure: `report.json`.", ""]
-    return "\n".join(lines)
+    if not skipped:
+        return []
+    by_reason = {}
+    for s in skipped:
+        by_reason.setdefault((s["backend"], s["reason"]), []).append(s["artifact"])
+    return ["", "## Not run", ""] + [f"- {backend} ({len(artifacts)} artifacts): {reason}"
+                                     for (backend, reason), artifacts in by_reason.items()]
 
 
 def _tol(value, fmt: str) -> str:

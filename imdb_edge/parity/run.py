@@ -1,39 +1,31 @@
 """Scoring: every artifact on every selected backend against the reference, judged by
-the one tolerance table, collected into a Report."""
+the one tolerance table, collected into a Report. One run is scored in
+imdb_edge/parity/score.py."""
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import os
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
-
 from imdb_edge.artifacts import find_artifacts
-from imdb_edge.atomic import atomic_write
 from imdb_edge.errors import UsageError
-from imdb_edge.metrics import compare
-from imdb_edge.parity.golden import (RANDOM_ROWS, SEED, Reference, accuracy, check_model, file_sha,
-                                    keras_reference, load_golden, now, one_line, progress, stderr,
-                                    tolerance_table, versions)
-from imdb_edge.runtime import load
+from imdb_edge.helpers import file_sha256, pip_hint, writable_folder_problem
+from imdb_edge.parity.golden import (RANDOM_ROWS, SEED, Reference, accuracy, check_model,
+                                    keras_reference, load_golden, now, stderr, tolerance_table,
+                                    versions)
+from imdb_edge.parity.score import check, run_all
 from imdb_edge.runtime.backends import BACKENDS, available_backends
 from imdb_edge.runtime.backends._common import MAX_THREADS
 from imdb_edge.runtime.sidecar import load_sidecar
-from imdb_edge.tolerances import judge, tolerance_for
+from imdb_edge.signing import verified_copies
+
+__all__ = ["ParityOptions", "Report", "check", "run"]  # check: imdb_edge.parity re-exports it
 
 REPORT_SCHEMA = 1
-CHUNK = 2048              # rows per predict_ids call: the unit of progress reporting
-PROGRESS_EVERY_S = 15.0   # a progress line at most this often per artifact x backend
 # Backends that import TensorFlow: never used when replaying a golden file.
 TENSORFLOW_BACKENDS = ("tensorflow_lite",)
-# Backends whose own threads (numpy's BLAS) cannot be limited from here: they run alone,
-# after the others, since BLAS threads competing for cores slow them many times over.
-RUN_ALONE = ("numpy",)
-PREPROCESSING_FIELDS = ("max_len", "vocab_size", "pad_id", "start_id", "oov_id", "index_from",
-                        "tokenizer_version")
 
 
 @dataclasses.dataclass
@@ -51,6 +43,7 @@ class ParityOptions:
     threads: Optional[int] = None     # interpreter threads (default: 1 when jobs > 1)
     report: Optional[str] = None      # folder for report.json, report.md, plots/; None: none
     plots: bool = True                # PNG plots (skipped with a note if matplotlib is absent)
+    verify_key: Optional[str] = None  # public key: refuse artifacts it did not sign ([sign])
 
 
 @dataclasses.dataclass
@@ -79,8 +72,7 @@ def _backends_for(fmt: str, options: ParityOptions) -> tuple:
             continue
         if info.name not in available_backends(fmt):
             hint = ("pip install tensorflow" if info.extra == "train" else
-                    f'pip install "imdb-edge[{info.extra}]"' if info.extra else
-                    f"pip install {info.package}")
+                    pip_hint(info.extra, info.package))
             skipped.append((info.name, f"not installed ({hint})"))
         elif options.golden and info.name in TENSORFLOW_BACKENDS:
             skipped.append((info.name, "imports TensorFlow, which a golden replay never does"))
@@ -95,40 +87,30 @@ def run(options: ParityOptions, log: Callable[[str], None] = stderr) -> Report:
     Bad usage (a missing artifact, an artifact no selected backend runs, a bad golden
     file, an unwritable report folder) raises before any scoring starts."""
     _check_options(options)
+    given = find_artifacts(options.artifacts, read_files=options.verify_key is None)
+    # With a key each artifact is verified before any of its files is parsed, and the
+    # verified copies are what is described and scored.
+    with verified_copies(given, options.verify_key) as artifacts:
+        return _run(options, dict(zip(artifacts, given)), log)
+
+
+def _run(options: ParityOptions, originals: dict, log) -> Report:
+    """run() on the artifacts to score (``originals`` maps each to the user's path)."""
     started = time.perf_counter()
-    artifacts = find_artifacts(options.artifacts)
-    entries, runs, skipped = [], [], []
-    for path in artifacts:
-        entry, fmt = _describe(path)
-        entries.append(entry)
-        names, why_not = _backends_for(fmt, options)
-        skipped.extend(dict(artifact=path.name, backend=b, reason=r) for b, r in why_not)
-        if not names and options.backends is None:
-            reasons = "; ".join(f"{b}: {r}" for b, r in why_not) or "none known"
-            raise UsageError(f"no backend can run {path.name} here ({reasons})")
-        runs.extend((path, b) for b in names)
-    if not runs:
-        reasons = dict.fromkeys(f"{s['backend']}: {s['reason']}" for s in skipped
-                                if not s["reason"].startswith("not selected"))
-        why = f" ({'; '.join(reasons)})" if reasons else ""
-        raise UsageError(f"none of the backends {', '.join(options.backends or ())} runs "
-                         f"any of the artifacts given{why}")
+    artifacts = list(originals)
+    entries, runs, skipped = _plan(artifacts, options)
+    for entry, path in zip(entries, artifacts):
+        entry["path"] = str(originals[path])
+        if options.verify_key:
+            entry["signature"] = f"verified with {options.verify_key}"
     if options.report:
         _check_writable_folder(options.report)
-
-    if options.golden:
-        reference = load_golden(options.golden, options.limit)
-        log(f"golden {options.golden}: {reference.reviews} reviews + "
-            f"{len(reference.edge_names)} edge rows")
-    else:
-        reference = keras_reference(options.model, options.data, options.limit,
-                                    options.random_rows, options.seed, log)
-
+    reference = _reference(options, log)
     jobs = options.jobs or max(1, min(os.cpu_count() or 1, 4))
     threads = options.threads or (1 if jobs > 1 else None)
     log(f"parity: {len(artifacts)} artifacts, {len(runs)} artifact x backend runs on "
         f"{len(reference.ids)} rows, {jobs} at a time")
-    results, outputs = _run_all(runs, reference, jobs, threads, log)
+    results, outputs = run_all(runs, reference, jobs, threads, log)
     warnings = _warnings(reference, entries)
     for warning in warnings:
         log(f"warning: {warning}")
@@ -150,6 +132,39 @@ def run(options: ParityOptions, log: Callable[[str], None] = stderr) -> Report:
         for note in report_lib.write(report, options.report, plots=options.plots):
             log(note)
     return report
+
+
+def _plan(artifacts: list, options: ParityOptions) -> tuple:
+    """(report entry per artifact, [(artifact, backend)] to run, skipped runs); UsageError
+    when an artifact has no backend here or the selected backends run none of them."""
+    entries, runs, skipped = [], [], []
+    for path in artifacts:
+        entry, fmt = _describe(path)
+        entries.append(entry)
+        names, why_not = _backends_for(fmt, options)
+        skipped.extend(dict(artifact=path.name, backend=b, reason=r) for b, r in why_not)
+        if not names and options.backends is None:
+            reasons = "; ".join(f"{b}: {r}" for b, r in why_not) or "none known"
+            raise UsageError(f"no backend can run {path.name} here ({reasons})")
+        runs.extend((path, b) for b in names)
+    if not runs:
+        reasons = dict.fromkeys(f"{s['backend']}: {s['reason']}" for s in skipped
+                                if not s["reason"].startswith("not selected"))
+        why = f" ({'; '.join(reasons)})" if reasons else ""
+        raise UsageError(f"none of the backends {', '.join(options.backends or ())} runs "
+                         f"any of the artifacts given{why}")
+    return entries, runs, skipped
+
+
+def _reference(options: ParityOptions, log) -> Reference:
+    """The golden file's rows and Keras outputs, or Keras run now."""
+    if options.golden:
+        reference = load_golden(options.golden, options.limit)
+        log(f"golden {options.golden}: {reference.reviews} reviews + "
+            f"{len(reference.edge_names)} edge rows")
+        return reference
+    return keras_reference(options.model, options.data, options.limit,
+                           options.random_rows, options.seed, log)
 
 
 def _check_options(options: ParityOptions) -> None:
@@ -180,14 +195,14 @@ def _check_options(options: ParityOptions) -> None:
 
 def _describe(path: Path):
     """(artifact entry for the report, format); UsageError when the sidecar is unreadable."""
-    entry = dict(artifact=path.name, path=str(path), sha256=file_sha(path),
+    entry = dict(artifact=path.name, path=str(path), sha256=file_sha256(path),
                  size_bytes=path.stat().st_size)
     try:
         side = load_sidecar(path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     entry.update(format=side.format, quantization=side.quantization, batch=side.batch,
-                 sidecar_sha256=file_sha(Path(f"{path}.json")),
+                 sidecar_sha256=file_sha256(Path(f"{path}.json")),
                  sidecar_artifact_sha256=side.sha256,
                  vocabulary_sha256=side.preprocessing.vocabulary_sha256,
                  source_model_sha256=(side.source_model or {}).get("sha256"),
@@ -195,123 +210,6 @@ def _describe(path: Path):
                                 ("max_abs", "agreement", "accuracy_delta_points", "reviews")}
                  if side.parity else None)
     return entry, side.format
-
-
-def _run_all(runs, reference, jobs, threads, log):
-    """Score every (artifact, backend); runs of RUN_ALONE backends after the others, one at
-    a time. Results come back in the order of ``runs``."""
-    results, outputs = [None] * len(runs), {}
-    tags = {i: f"[{i + 1}/{len(runs)}]" for i in range(len(runs))}
-
-    def one(i):
-        path, backend = runs[i]
-        results[i], probs = check(path, backend, reference, threads=threads, log=log, tag=tags[i])
-        if probs is not None:
-            outputs[(path.name, backend)] = probs
-
-    # Longest first, so the workers finish together rather than one idling at the end.
-    shared = sorted((i for i, (_, b) in enumerate(runs) if b not in RUN_ALONE),
-                    key=lambda i: -_expected_cost(runs[i][0]))
-    alone = [i for i, (_, b) in enumerate(runs) if b in RUN_ALONE]
-    if jobs > 1 and len(shared) > 1:
-        with concurrent.futures.ThreadPoolExecutor(jobs, thread_name_prefix="parity") as pool:
-            for future in [pool.submit(one, i) for i in shared]:
-                future.result()
-    else:
-        for i in shared:
-            one(i)
-    for i in alone:
-        one(i)
-    return results, outputs
-
-
-def _expected_cost(path: Path) -> float:
-    """Rough relative CPU time per row, so the longest runs start first: int16x8 TFLite
-    runs on slow reference kernels, and batch-1 TFLite costs more per row than batch-64
-    (the weights below: benchmarks/README.md, "Parity throughput")."""
-    try:
-        side = load_sidecar(path)
-    except ValueError:
-        return 0.0
-    return (15.0 if side.quantization == "int16x8" else 1.0) * (2.0 if side.batch == 1 else 1.0)
-
-
-def check(path, backend: Optional[str], reference: Reference, *, threads: Optional[int] = None,
-          log: Callable[[str], None] = stderr, tag: str = "") -> tuple:
-    """Score one artifact with one backend: (result dict, probabilities or None)."""
-    path = Path(path)
-    name = f"{tag} {path.name} / {backend or '-'}".strip()
-    result = dict(artifact=path.name, backend=backend, status="ERROR", problems=[],
-                  threads=threads)
-    try:
-        side = load_sidecar(path)
-        result.update(format=side.format, quantization=side.quantization, batch=side.batch)
-        result["tolerance"] = dataclasses.asdict(tolerance_for(side.quantization))
-        problem = _preprocessing_mismatch(side, reference)
-        if problem:
-            raise ValueError(problem)
-        loaded = time.perf_counter()
-        model = load(path, backend=backend, threads=threads)
-        result["load_seconds"] = round(time.perf_counter() - loaded, 3)
-        started = time.perf_counter()
-        probs = np.empty(len(reference.ids), np.float32)
-        last = started
-        for start in range(0, len(reference.ids), CHUNK):
-            probs[start:start + CHUNK] = model.predict_ids(reference.ids[start:start + CHUNK])
-            if time.perf_counter() - last > PROGRESS_EVERY_S:
-                last = time.perf_counter()
-                progress(log, name, start + CHUNK, len(reference.ids), started)
-        seconds = time.perf_counter() - started
-    except Exception as exc:  # a broken artifact or backend is a result, not a crash
-        result["problems"].append(f"{type(exc).__name__}: {one_line(exc)}")
-        log(f"{name}: ERROR {result['problems'][-1]}")
-        return result, None
-    result.update(seconds=round(seconds, 3), rows_per_s=round(len(probs) / max(seconds, 1e-9), 1))
-    result["problems"].extend(_sanity(probs))
-    finite = np.where(np.isfinite(probs), probs, 1.0 - reference.probs)  # NaN counts as wrong
-    metrics = compare(reference.probs, finite, reference.labels if reference.reviews else None,
-                      threshold=side.threshold)
-    for key in ("flips_closest", "flips_farthest"):
-        for flip in metrics[key]:
-            flip["input"] = reference.row_name(flip["row"])
-    result["metrics"] = metrics
-    result["edge_cases"] = _edge_figures(reference, finite, side.threshold)
-    result["problems"].extend(judge(side.quantization, metrics))
-    result["status"] = "FAIL" if result["problems"] else "PASS"
-    log(f"{name}: {result['status']} in {seconds:.1f}s ({result['rows_per_s']:.0f} rows/s), "
-        f"max abs {metrics['max_abs']:.2e}, agreement {100 * metrics['agreement']:.2f}%"
-        + (f"; {'; '.join(result['problems'])}" if result["problems"] else ""))
-    return result, probs
-
-
-def _sanity(probs: np.ndarray) -> list:
-    problems = []
-    bad = int((~np.isfinite(probs)).sum())
-    if bad:
-        problems.append(f"{bad} outputs are NaN or infinite")
-    outside = int(((probs < -1e-6) | (probs > 1 + 1e-6)).sum())
-    if outside:
-        problems.append(f"{outside} probabilities are outside [0, 1]")
-    return problems
-
-
-def _edge_figures(reference: Reference, probs: np.ndarray, threshold: float) -> dict:
-    n = reference.reviews
-    if len(reference.ids) == n:
-        return dict(rows=0)
-    err = np.abs(probs[n:].astype(np.float64) - reference.probs[n:])
-    worst = int(np.argmax(err))
-    flipped = (probs[n:] >= threshold) != (reference.probs[n:] >= threshold)
-    return dict(rows=int(err.size), max_abs=float(err.max()), worst=reference.edge_names[worst],
-                flips=[reference.edge_names[i] for i in np.flatnonzero(flipped)])
-
-
-def _preprocessing_mismatch(side, reference: Reference) -> Optional[str]:
-    ours = reference.meta["preprocessing"]
-    theirs = {f: getattr(side.preprocessing, f) for f in PREPROCESSING_FIELDS}
-    diff = [f"{f} {theirs[f]!r} (reference {ours[f]!r})" for f in PREPROCESSING_FIELDS
-            if theirs[f] != ours.get(f)]
-    return f"the artifact's preprocessing differs: {', '.join(diff)}" if diff else None
 
 
 def _warnings(reference: Reference, entries: list) -> list:
@@ -353,10 +251,6 @@ def _check_writable_folder(folder) -> None:
 
     path = Path(folder)
     check_report_folder(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path.parent / f".{path.name}.write-test"):
-            pass
-        (path.parent / f".{path.name}.write-test").unlink()
-    except OSError as exc:
-        raise UsageError(f"report folder {path} is not writable ({exc.strerror or exc})") from None
+    problem = writable_folder_problem(path.parent)
+    if problem:
+        raise UsageError(f"report folder {path} is not writable ({problem})")
