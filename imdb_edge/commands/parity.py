@@ -2,6 +2,7 @@
 make_golden. With --golden nothing here or in imdb_edge.parity imports TensorFlow."""
 from __future__ import annotations
 
+from imdb_edge.commands.score import add_verify_key
 from imdb_edge.errors import UsageError, quiet_tensorflow
 
 
@@ -40,11 +41,13 @@ def add_parser(sub):
     p.add_argument("--random-rows", type=int, default=64, metavar="N",
                    help="seeded random id rows added to the edge cases (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    add_verify_key(p)
     return p
 
 
 def run(args) -> int:
     from imdb_edge import parity
+    from imdb_edge.signing import key_from
 
     if args.make_golden:
         if args.artifacts or args.golden:
@@ -67,7 +70,8 @@ def run(args) -> int:
         artifacts=tuple(args.artifacts), model=args.model, golden=args.golden, data=args.data,
         limit=args.limit, random_rows=args.random_rows,
         backends=tuple(args.backend) if args.backend else None, jobs=args.jobs,
-        threads=args.threads, report=args.report or None, plots=not args.no_plots)
+        threads=args.threads, report=args.report or None, plots=not args.no_plots,
+        verify_key=key_from(args.verify_key))
     report = parity.run(options)
     from imdb_edge.report import markdown
 
