@@ -22,17 +22,8 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="aclImdb_v1.tar.gz or an .npz of padded ids "
-                        "(default: random ids)")
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", help="write the figures here")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
     import tf_keras
 
     from imdb_edge.train.model import build_model
@@ -43,17 +34,42 @@ def main(argv=None) -> int:
     k2.set_weights(k3.get_weights())
     names = [v.path if hasattr(v, "path") else v.name for v in k3.trainable_variables]
     figures: dict = {"batch": args.batch, "steps": args.steps}
+    grads3 = _loss_and_gradients(k3, k2, x[0], y[0], names, figures)
+    _optimizer_steps(k3, k2, x, y, names, grads3[0], args.steps, figures)
+    _initializers(names, args.seed, figures)
+    _dropout(args.batch, figures)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1)
+    return 0
 
-    # 1. The loss, term by term, on the first batch.
-    terms3, grads3 = _loss_and_grads(k3, x[0], y[0], keras.losses.binary_crossentropy, tf)
-    terms2, grads2 = _loss_and_grads(k2, x[0], y[0], tf_keras.losses.binary_crossentropy, tf)
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="aclImdb_v1.tar.gz or an .npz of padded ids "
+                        "(default: random ids)")
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="write the figures here")
+    return parser
+
+
+def _loss_and_gradients(k3, k2, x, y, names, figures) -> list:
+    """1. The loss, term by term, and 2. every gradient, on the first batch; Keras 3's
+    gradients are returned."""
+    import keras
+    import tensorflow as tf
+    import tf_keras
+
+    terms3, grads3 = _loss_and_grads(k3, x, y, keras.losses.binary_crossentropy, tf)
+    terms2, grads2 = _loss_and_grads(k2, x, y, tf_keras.losses.binary_crossentropy, tf)
     print(f"{'loss term':28s} {'keras 3':>14s} {'keras 2':>14s} {'|diff|':>10s}")
     for name in terms3:
         print(f"{name:28s} {terms3[name]:14.8g} {terms2[name]:14.8g} "
               f"{abs(terms3[name] - terms2[name]):10.2e}")
     figures["loss_terms"] = {"keras3": terms3, "keras2": terms2}
 
-    # 2. Every gradient.
     print(f"\n{'gradient':28s} {'max |g|':>10s} {'max |diff|':>10s} {'rel':>9s}")
     figures["gradients"] = {}
     for name, g3, g2 in zip(names, grads3, grads2):
@@ -61,9 +77,16 @@ def main(argv=None) -> int:
         scale = float(np.max(np.abs(g3)))
         print(f"{name:28s} {scale:10.3e} {diff:10.3e} {diff / max(scale, 1e-30):9.2e}")
         figures["gradients"][name] = dict(max_abs=scale, max_abs_diff=diff)
+    return grads3
 
-    # 3. Weights after 1 and N optimizer steps: Keras 2's legacy Adam, Keras 3's Adam, and
-    # the trainer's optimizer (Keras 3's Adam on dense gradients); Keras 2 is the reference.
+
+def _optimizer_steps(k3, k2, x, y, names, embedding_grad, steps: int, figures) -> None:
+    """3. Weights after 1 and N optimizer steps: Keras 2's legacy Adam, Keras 3's Adam, and
+    the trainer's optimizer (Keras 3's Adam on dense gradients); Keras 2 is the reference."""
+    import keras
+    import tf_keras
+
+    from imdb_edge.train.model import build_model
     from imdb_edge.train.optimizer import adam
 
     k3_fixed = build_model(dropout=0.0)
@@ -78,28 +101,39 @@ def main(argv=None) -> int:
     figures["weights"] = {}
     print(f"\n{'after step':>10s} {'variable':28s} {'max |w|':>10s} "
           + " ".join(f"{'|' + r + ' - k2|':>24s}" for r in runs))
-    for step in range(1, args.steps + 1):
+    for step in range(1, steps + 1):
         b = (step - 1) % len(x)
         for model in (k2, *runs.values()):
             model.train_on_batch(x[b], y[b])
         if step == 1:
             figures["dense_adam_first_step"] = _first_step_vs_dense(
-                start[0], grads3[0], {"keras2": k2, **runs})
-        if step in (1, args.steps):
-            rows = {}
-            reference = k2.get_weights()
-            others = {r: m.get_weights() for r, m in runs.items()}
-            for i, name in enumerate(names):
-                rows[name] = {r: float(np.max(np.abs(w[i] - reference[i])))
-                              for r, w in others.items()}
-                print(f"{step:10d} {name:28s} {np.max(np.abs(reference[i])):10.3e} "
-                      + " ".join(f"{rows[name][r]:24.3e}" for r in runs))
-            figures["weights"][str(step)] = rows
+                start[0], embedding_grad, {"keras2": k2, **runs})
+        if step in (1, steps):
+            figures["weights"][str(step)] = _weights_vs_keras2(step, names, k2, runs)
 
-    # 4. Initializers: fresh builds, seeded alike; compare each weight's spread.
-    keras.utils.set_random_seed(args.seed)
+
+def _weights_vs_keras2(step: int, names, k2, runs: dict) -> dict:
+    """{variable: {run: max |w - w_keras2|}}, printed as rows."""
+    rows = {}
+    reference = k2.get_weights()
+    others = {r: m.get_weights() for r, m in runs.items()}
+    for i, name in enumerate(names):
+        rows[name] = {r: float(np.max(np.abs(w[i] - reference[i]))) for r, w in others.items()}
+        print(f"{step:10d} {name:28s} {np.max(np.abs(reference[i])):10.3e} "
+              + " ".join(f"{rows[name][r]:24.3e}" for r in runs))
+    return rows
+
+
+def _initializers(names, seed: int, figures) -> None:
+    """4. Initializers: fresh builds, seeded alike; compare each weight's spread."""
+    import keras
+    import tf_keras
+
+    from imdb_edge.train.model import build_model
+
+    keras.utils.set_random_seed(seed)
     fresh3 = build_model().get_weights()
-    tf_keras.utils.set_random_seed(args.seed)
+    tf_keras.utils.set_random_seed(seed)
     fresh2 = build_model(engine=tf_keras).get_weights()
     print(f"\n{'initial weight':28s} {'std keras 3':>12s} {'std keras 2':>12s} "
           f"{'min/max k3':>20s} {'min/max k2':>20s}")
@@ -109,17 +143,18 @@ def main(argv=None) -> int:
               f"{w3.min():9.4f}/{w3.max():<9.4f} {w2.min():9.4f}/{w2.max():<9.4f}")
         figures["init"][name] = dict(std3=float(w3.std()), std2=float(w2.std()))
 
-    # 5. Dropout at 0.95: the share kept and the scale of what is kept, in each engine.
-    ones = np.ones((args.batch, 200, 20), np.float32)
+
+def _dropout(batch: int, figures) -> None:
+    """5. Dropout at 0.95: the share kept and the scale of what is kept, in each engine."""
+    import keras
+    import tf_keras
+
+    ones = np.ones((batch, 200, 20), np.float32)
     d3 = np.asarray(keras.layers.Dropout(0.95)(ones, training=True))
     d2 = np.asarray(tf_keras.layers.Dropout(0.95)(ones, training=True))
     print(f"\ndropout 0.95 kept share: keras 3 {np.mean(d3 > 0):.4f}, keras 2 {np.mean(d2 > 0):.4f};"
           f" kept value: {d3.max():.2f}, {d2.max():.2f}")
     figures["dropout"] = dict(kept3=float(np.mean(d3 > 0)), kept2=float(np.mean(d2 > 0)))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(figures, f, indent=1)
-    return 0
 
 
 def _batches(args):

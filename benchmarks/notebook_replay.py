@@ -22,21 +22,14 @@ import time
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", help="as for `imdb-edge train --data`")
-    parser.add_argument("--epochs", type=int, help="run exactly N epochs (default: the "
-                        "reference schedule: 20, then on while accuracy rises, at most 60)")
-    parser.add_argument("--limit", type=int, help="first N train and N test reviews only")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", help="write the per-epoch figures here")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tf_keras
 
     from imdb_edge.train import data as data_lib
     from imdb_edge.train.model import build_model
-    from imdb_edge.train.schedule import PUBLISHED_TEST_ACCURACY, ScheduleState, step
+    from imdb_edge.train.schedule import ScheduleState
     from imdb_edge.train.trainer import SCHEDULES, TrainConfig
 
     config = TrainConfig()
@@ -47,6 +40,36 @@ def main(argv=None) -> int:
     tf_keras.utils.set_random_seed(args.seed)
     model = build_model(engine=tf_keras)
     state = ScheduleState(lr=config.lr, decay=config.decay)
+    epochs = _replay(model, dataset, state, config.batch_size, low, high)
+    best = max(epochs, key=lambda e: e["accuracy"])
+    print(f"max test accuracy {100 * best['accuracy']:.2f}% at epoch {best['epoch']} of "
+          f"{len(epochs)}; lr / 10 after {state.lr_drops or 'none'}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(seed=args.seed, limit=args.limit, source=dataset.source,
+                           epochs=epochs, best_epoch=best["epoch"],
+                           max_accuracy=best["accuracy"], lr_drops=state.lr_drops,
+                           train_rows=int(np.asarray(dataset.x_train).shape[0])), f, indent=1)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", help="as for `imdb-edge train --data`")
+    parser.add_argument("--epochs", type=int, help="run exactly N epochs (default: the "
+                        "reference schedule: 20, then on while accuracy rises, at most 60)")
+    parser.add_argument("--limit", type=int, help="first N train and N test reviews only")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="write the per-epoch figures here")
+    return parser
+
+
+def _replay(model, dataset, state, batch_size: int, low: int, high: int) -> list:
+    """The notebook's loop: one epoch per fit, evaluated on the test rows, a fresh legacy
+    Adam at a tenth of the rate when the schedule says so. Returns each epoch's figures."""
+    import tf_keras
+
+    from imdb_edge.train.schedule import PUBLISHED_TEST_ACCURACY, step
 
     def compile_fresh():
         model.compile(tf_keras.optimizers.legacy.Adam(learning_rate=state.lr, decay=state.decay),
@@ -57,10 +80,10 @@ def main(argv=None) -> int:
     print(f"{'epoch':>5s} {'loss':>8s} {'test acc':>9s} {'published':>9s} {'lr':>8s} {'s':>6s}")
     while True:
         t0 = time.time()
-        fit = model.fit(dataset.x_train, dataset.y_train, batch_size=config.batch_size,
+        fit = model.fit(dataset.x_train, dataset.y_train, batch_size=batch_size,
                         epochs=1, shuffle=True, verbose=0)
         _, accuracy = model.evaluate(dataset.x_test, dataset.y_test,
-                                     batch_size=config.batch_size, verbose=0)
+                                     batch_size=batch_size, verbose=0)
         lr_used = state.lr
         decision = step(state, accuracy, min_epochs=low, max_epochs=high)
         n = state.epoch
@@ -73,19 +96,9 @@ def main(argv=None) -> int:
               f"{(f'{published:.2f}%' if published else '-'):>9s} {lr_used:8.1e} {e['seconds']:6.1f}",
               flush=True)
         if decision.stop:
-            break
+            return epochs
         if decision.drop_lr:
             compile_fresh()
-    best = max(epochs, key=lambda e: e["accuracy"])
-    print(f"max test accuracy {100 * best['accuracy']:.2f}% at epoch {best['epoch']} of "
-          f"{len(epochs)}; lr / 10 after {state.lr_drops or 'none'}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(seed=args.seed, limit=args.limit, source=dataset.source,
-                           epochs=epochs, best_epoch=best["epoch"],
-                           max_accuracy=best["accuracy"], lr_drops=state.lr_drops,
-                           train_rows=int(np.asarray(dataset.x_train).shape[0])), f, indent=1)
-    return 0
 
 
 if __name__ == "__main__":

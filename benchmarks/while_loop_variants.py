@@ -15,9 +15,9 @@ largest difference from the exported graph's output.
                        for every mode but int8 (the token read with one GATHER of column t).
 * rotated_ids        - the ids loop variable rotated by one position per step, the body
                        reading column 0 (two STRIDED_SLICEs and a CONCATENATION more per
-                       step; what int8 once shipped, see export/graph.py).
+                       step; the workaround export/graph.py explains).
 * ids_by_slice       - the token read as ``ids[:, t]``: a STRIDED_SLICE whose begin and end
-                       TFLite builds with two PACKs every step (what export shipped before).
+                       TFLite builds with two PACKs every step.
 * input_precomputed  - the export step with the input projection x @ kernel + bias done
                        for all 200 steps before the loop (one GATHER and FC fewer per step).
 * empty_loop         - a WHILE of 200 iterations whose body adds 1: the loop's own cost.
@@ -49,187 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("export", "rotated_ids", "ids_by_slice", "input_precomputed", "gates_ifo",
-            "fused_step", "empty_loop", "recurrent_fc_only", "unrolled",
-            "unrolled_input_precomputed")
-
-
-def build(kind: str, source, batch: int = 1):
-    """A tf.function ids (batch, length) -> {"probability": (batch, 1)} for one variant of
-    ``source`` (an export.intake.LoadedModel: spec and weights)."""
-    import tensorflow as tf
-
-    from imdb_edge.export.graph import INPUT_NAME, inference_function
-
-    if kind in ("export", "unrolled"):
-        return inference_function(source.weights, source.spec, batch, unroll=kind == "unrolled")
-    v = _variables(source, batch, ifo=kind in ("gates_ifo", "fused_step"))
-    body = BODIES[kind]
-
-    @tf.function(input_signature=[tf.TensorSpec([batch, v.steps], tf.int32, name=INPUT_NAME)])
-    def infer(ids):
-        return body(v, ids)
-
-    infer.weights = v.weights
-    return infer
-
-
-def _variables(source, batch: int, ifo: bool):
-    """The weights as tf.Variables, with the sizes the bodies need; ``ifo`` adds the gate
-    columns reordered i, f, o, g (the three sigmoid gates side by side)."""
-    import types
-
-    import numpy as np
-    import tensorflow as tf
-
-    w = source.weights
-    v = types.SimpleNamespace(steps=source.spec.length, units=w.recurrent_kernel.shape[0],
-                              batch=batch)
-    names = ("emb", "kernel", "rec", "bias", "dk", "db")
-    for name, array in zip(names, w.as_arrays().values()):
-        setattr(v, name, tf.Variable(array, trainable=False, name=name))
-    if ifo:
-        u = v.units
-        order = np.r_[0:2 * u, 3 * u:4 * u, 2 * u:3 * u]
-        stacked = np.concatenate([w.kernel, w.recurrent_kernel])
-        for name, array in (("kernel_ifo", w.kernel), ("rec_ifo", w.recurrent_kernel),
-                            ("bias_ifo", w.bias), ("stacked", stacked)):
-            setattr(v, name, tf.Variable(array[..., order], trainable=False, name=name))
-        names += ("kernel_ifo", "rec_ifo", "bias_ifo", "stacked")
-    v.weights = tuple(getattr(v, name) for name in names)
-    return v
-
-
-def _gates(z, c):
-    import tensorflow as tf
-
-    i, f, g, o = tf.split(z, 4, axis=1)
-    c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.nn.softmax(g)
-    return tf.sigmoid(o) * tf.nn.softmax(c), c
-
-
-def _gates_ifo(v, z, c):
-    import tensorflow as tf
-
-    sig, g = tf.split(z, [3 * v.units, v.units], axis=1)
-    i, f, o = tf.split(tf.sigmoid(sig), 3, axis=1)
-    c = f * c + i * tf.nn.softmax(g)
-    return o * tf.nn.softmax(c), c
-
-
-def _head(v, e, h):
-    import tensorflow as tf
-
-    from imdb_edge.export.graph import OUTPUT_NAME
-
-    pooled = tf.reduce_sum(e * tf.expand_dims(h, -1), axis=1)
-    return {OUTPUT_NAME: tf.sigmoid(tf.matmul(pooled, v.dk) + v.db)}
-
-
-def _loop(v, step, *state):
-    """tf.while_loop over the steps; the final state without the counter."""
-    import tensorflow as tf
-
-    return tf.while_loop(lambda t, *_: t < v.steps, step, (tf.constant(0), *state))[1:]
-
-
-def _empty_loop(v, ids):
-    import tensorflow as tf
-
-    from imdb_edge.export.graph import OUTPUT_NAME
-
-    (h,) = _loop(v, lambda t, h: (t + 1, h + 1.0), tf.zeros([v.batch, v.units]))
-    return {OUTPUT_NAME: tf.reduce_sum(h, axis=1, keepdims=True)}
-
-
-def _recurrent_fc_only(v, ids):
-    import tensorflow as tf
-
-    from imdb_edge.export.graph import OUTPUT_NAME
-
-    h0 = tf.zeros([v.batch, v.units]) + tf.cast(ids[:, :1], tf.float32) * 0.0  # uses the input
-    (h,) = _loop(v, lambda t, h: (t + 1, tf.matmul(h, v.rec)[:, :v.units]), h0)
-    return {OUTPUT_NAME: tf.reduce_sum(h, axis=1, keepdims=True)}
-
-
-def _precomputed_input(v, e):
-    """x @ kernel + bias for every step at once: (B, T, 4U)."""
-    import tensorflow as tf
-
-    return tf.reshape(tf.matmul(tf.reshape(e, [-1, e.shape[-1]]), v.kernel) + v.bias,
-                      [v.batch, v.steps, 4 * v.units])
-
-
-def _unrolled_input_precomputed(v, ids):
-    import tensorflow as tf
-
-    e = tf.gather(v.emb, ids)
-    xz = _precomputed_input(v, e)
-    h = c = tf.zeros([v.batch, v.units])
-    for t in range(v.steps):
-        h, c = _gates(xz[:, t] + tf.matmul(h, v.rec), c)
-    return _head(v, e, h)
-
-
-def _input_precomputed(v, ids):
-    import tensorflow as tf
-
-    e = tf.gather(v.emb, ids)
-    xz = _precomputed_input(v, e)
-
-    def step(t, h, c):
-        return (t + 1, *_gates(tf.gather(xz, t, axis=1) + tf.matmul(h, v.rec), c))
-
-    zeros = tf.zeros([v.batch, v.units])
-    return _head(v, e, _loop(v, step, zeros, zeros)[0])
-
-
-def _ids_by_slice(v, ids):
-    import tensorflow as tf
-
-    def step(t, h, c):
-        x = tf.gather(v.emb, ids[:, t])
-        return (t + 1, *_gates(tf.matmul(x, v.kernel) + v.bias + tf.matmul(h, v.rec), c))
-
-    zeros = tf.zeros([v.batch, v.units])
-    return _head(v, tf.gather(v.emb, ids), _loop(v, step, zeros, zeros)[0])
-
-
-def _rotated_ids(v, ids):
-    import tensorflow as tf
-
-    def step(t, ids, h, c):
-        x = tf.gather(v.emb, ids[:, 0])
-        h, c = _gates(tf.matmul(x, v.kernel) + v.bias + tf.matmul(h, v.rec), c)
-        return t + 1, tf.concat([ids[:, 1:], ids[:, :1]], axis=1), h, c
-
-    zeros = tf.zeros([v.batch, v.units])
-    return _head(v, tf.gather(v.emb, ids), _loop(v, step, ids, zeros, zeros)[1])
-
-
-def _ifo(v, ids, fused: bool):
-    import tensorflow as tf
-
-    def step(t, h, c):
-        x = tf.gather(v.emb, tf.gather(ids, t, axis=1))
-        if fused:
-            z = tf.matmul(tf.concat([x, h], axis=1), v.stacked) + v.bias_ifo
-        else:
-            z = tf.matmul(x, v.kernel_ifo) + v.bias_ifo + tf.matmul(h, v.rec_ifo)
-        return (t + 1, *_gates_ifo(v, z, c))
-
-    zeros = tf.zeros([v.batch, v.units])
-    return _head(v, tf.gather(v.emb, ids), _loop(v, step, zeros, zeros)[0])
-
-
-BODIES = {
-    "rotated_ids": _rotated_ids, "ids_by_slice": _ids_by_slice,
-    "input_precomputed": _input_precomputed,
-    "gates_ifo": lambda v, ids: _ifo(v, ids, fused=False),
-    "fused_step": lambda v, ids: _ifo(v, ids, fused=True),
-    "empty_loop": _empty_loop, "recurrent_fc_only": _recurrent_fc_only,
-    "unrolled_input_precomputed": _unrolled_input_precomputed,
-}
+from variant_graphs import VARIANTS, build  # beside this script, on sys.path when it runs
 
 
 def convert(fn, quantize: str) -> bytes:
@@ -299,7 +119,8 @@ before = peak_mb()
 kind = OpResolverType.AUTO if sys.argv[2] == "1" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 it = Interpreter(model_path=sys.argv[1], num_threads=1, experimental_op_resolver_type=kind)
 it.allocate_tensors()
-it.set_tensor(it.get_input_details()[0]["index"], np.ones((1, 200), np.int32))
+inp = it.get_input_details()[0]
+it.set_tensor(inp["index"], np.ones(inp["shape"], np.int32))
 it.invoke()  # delegates pack their weights on the first call
 print(peak_mb() - before)
 """
@@ -318,6 +139,32 @@ def _rss_growth_mb(content: bytes, xnnpack: bool) -> float:
 
 
 def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    from imdb_edge import resources
+    from imdb_edge.export.graph import loaded
+    from imdb_edge.train import data as data_lib
+
+    source = loaded(keras.models.load_model(args.model, compile=False, safe_mode=True))
+    variants = ["export"] + [v for v in args.variants if v != "export"]
+    models = {}
+    for kind in variants:
+        _log(f"converting {kind} ({args.quantize})")
+        models[kind] = convert(build(kind, source), args.quantize)
+    ids = data_lib.load(resources.data_source(args.data)).x_test[:args.calls].astype(np.int32)
+    results = time_side_by_side(models, ids, _log, xnnpack=not args.no_xnnpack)
+    _print_table(results, args.quantize, args.no_xnnpack, steps=source.spec.length)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"quantize": args.quantize, "calls": args.calls,
+                                               "xnnpack": not args.no_xnnpack,
+                                               "results": results}, indent=2) + "\n")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="trained .keras model")
     p.add_argument("--calls", type=int, default=1000, help="calls per variant (default 1000)")
@@ -328,48 +175,30 @@ def main(argv=None) -> int:
     p.add_argument("--no-xnnpack", action="store_true",
                    help="builtin kernels only (no XNNPACK delegate)")
     p.add_argument("--json", help="also write the figures as JSON")
-    args = p.parse_args(argv)
+    return p
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import numpy as np
 
-    from imdb_edge import resources
-    from imdb_edge.export.graph import loaded
-    from imdb_edge.train import data as data_lib
+def _log(message):
+    print(f"variants: {message}", file=sys.stderr, flush=True)
 
-    def log(message):
-        print(f"variants: {message}", file=sys.stderr, flush=True)
 
-    source = loaded(keras.models.load_model(args.model, compile=False, safe_mode=True))
-    variants = ["export"] + [v for v in args.variants if v != "export"]
-    models = {}
-    for kind in variants:
-        log(f"converting {kind} ({args.quantize})")
-        models[kind] = convert(build(kind, source), args.quantize)
-    ids = data_lib.load(resources.data_source(args.data)).x_test[:args.calls].astype(np.int32)
-    results = time_side_by_side(models, ids, log, xnnpack=not args.no_xnnpack)
-
+def _print_table(results: dict, quantize: str, no_xnnpack: bool, steps: int) -> None:
+    """The Markdown table of every variant, relative to the export's p50."""
     base = results["export"]["p50_ms"]
-    kernels = "builtin kernels only" if args.no_xnnpack else "XNNPACK on"
-    print(f"| variant ({args.quantize}, batch 1, LiteRT, 1 thread, {kernels}) | size | RSS +MB | "
+    kernels = "builtin kernels only" if no_xnnpack else "XNNPACK on"
+    print(f"| variant ({quantize}, batch 1, LiteRT, 1 thread, {kernels}) | size | RSS +MB | "
           "p50 ms | p10 ms | p99 ms | per step us | vs export | max abs diff vs export |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['bytes'] / 1024:,.0f} KB | {r['rss_growth_mb']:.0f} | "
               f"{r['p50_ms']:.3f} | {r['p10_ms']:.3f} | {r['p99_ms']:.3f} | "
-              f"{r['p50_ms'] / 200 * 1e3:.2f} | {base / r['p50_ms']:.2f}x | "
+              f"{r['p50_ms'] / steps * 1e3:.2f} | {base / r['p50_ms']:.2f}x | "
               f"{r['max_abs_diff_vs_export']:.1e} |")
     print(f"\nLoad average at the end: {' / '.join(f'{v:.2f}' for v in os.getloadavg())} "
           f"({os.cpu_count()} logical cores).")
     if {"empty_loop", "recurrent_fc_only"} & set(results):
         print("The diff of empty_loop and recurrent_fc_only is meaningless: they compute "
               "something else.")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"quantize": args.quantize, "calls": args.calls,
-                                               "xnnpack": not args.no_xnnpack,
-                                               "results": results}, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":
