@@ -7,6 +7,7 @@ so the refusal names every difference at once.
 """
 from __future__ import annotations
 
+from imdb_edge.helpers import one_line
 from imdb_edge.spec import GATES, FamilyError, ModelSpec
 
 # The classes of the family; Dropout is the identity at inference and may sit anywhere.
@@ -19,6 +20,15 @@ LSTM_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "t
 def check_config(config: dict, keras_major: int, where: str):
     """(ModelSpec, {role: layer config}) for a functional model's config, or FamilyError
     naming every way it differs from the family."""
+    try:
+        return _check(config, keras_major, where)
+    except (AttributeError, KeyError, TypeError, IndexError) as exc:
+        # The config comes from the user's file: a structure Keras itself never writes (a
+        # layer that is not a mapping, a node list that is a number) is not this family.
+        raise FamilyError(where, [f"its config is malformed ({one_line(exc, 120)})"]) from None
+
+
+def _check(config: dict, keras_major: int, where: str):
     graph = _Graph(config, _roles(_layers(config, where), where))
     shape, length = _input_shape(graph.config("InputLayer"))
     gate, gate_diff = _gate(graph.config("LSTM").get("recurrent_activation"), keras_major)

@@ -13,9 +13,13 @@ from typing import Iterable, Optional
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception as one line of at most ``limit`` characters (its type if it says
-    nothing), for messages that must fit on one line of stderr or in a report cell."""
+    nothing), for messages that must fit on one line of stderr or in a report cell; a long
+    one is cut at a word boundary, never mid-word."""
     message = " ".join(str(exc).split()) or type(exc).__name__
-    return message if len(message) <= limit else message[:limit] + "..."
+    if len(message) <= limit:
+        return message
+    cut = message.rfind(" ", 0, limit)
+    return message[:cut if cut > 0 else limit].rstrip(" ,;:") + " ..."
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -24,3 +24,14 @@ def test_without_an_extra_the_package_itself_is_suggested():
     with pytest.raises(ImportError, match=r"requires no-such-dist\. You can install it via "
                                           r"pip install no-such-dist$"):
         require("imdb_edge_no_such_module", "The check", package="no-such-dist")
+
+
+def test_one_line_cuts_at_a_word_boundary():
+    from imdb_edge.helpers import one_line
+
+    words = " ".join(f"word{i}" for i in range(100))
+    cut = one_line(ValueError(words + "\n\tend"), limit=50)
+    assert len(cut) <= 54 and cut.endswith(" ...") and "\n" not in cut
+    assert all(w in words.split() for w in cut[:-4].split())
+    assert one_line(ValueError("short\nmessage")) == "short message"
+    assert one_line(KeyError()) == "KeyError"
