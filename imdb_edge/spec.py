@@ -46,7 +46,7 @@ class ModelSpec:
                     for name, value in (("length", self.length), ("vocab_size", self.vocab_size),
                                         ("embed_dim", self.embed_dim))
                     if not isinstance(value, int) or isinstance(value, bool) or value < 1]
-        if self.gate not in GATES:
+        if not isinstance(self.gate, str) or self.gate not in GATES:  # a list is unhashable
             problems.append(f"gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if self.head != HEAD:
             problems.append(f"head must be {HEAD!r}, got {self.head!r}")

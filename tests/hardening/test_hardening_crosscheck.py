@@ -61,6 +61,21 @@ def test_labels_are_two_different_names(copy_of, labels):
     assert load(path).score_ids(ROWS)[0]["label"] in ("bad", "good")
 
 
+@pytest.mark.parametrize("gate", [["sigmoid"], {"name": "sigmoid"}, None, 1, "tanh"])
+def test_the_model_blocks_gate_must_be_a_known_name(copy_of, gate):
+    """Found by scripts/fuzz_sidecars.py: a list or an object as the numpy backend's gate
+    raised TypeError (a traceback from the CLI) instead of a refusal."""
+    from imdb_edge.runtime import ArtifactError, load
+    from imdb_edge.spec import REFERENCE
+
+    path = copy_of("tiny.npz")
+    edit_sidecar(path, model=dict(REFERENCE.to_dict(), gate=gate))
+    with pytest.raises(ArtifactError, match="gate must be one of"):
+        load(path)
+    edit_sidecar(path, model=REFERENCE.to_dict())
+    assert 0 <= load(path).predict_ids(ROWS)[0] <= 1
+
+
 def test_threshold_from_the_cli(copy_of, capsys):
     path = copy_of("tiny.npz")
     Path(f"{path}.json").write_text(Path(f"{path}.json").read_text()
