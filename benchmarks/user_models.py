@@ -93,30 +93,49 @@ def artifact_rows(out: Path, expected: Path) -> list:
     return rows
 
 
-def table(args) -> list[str]:
+def measure(args) -> tuple[list, list]:
+    """(one dict per file and format, one (variant, exit, message) per refused file)."""
     work = Path(args.work)
     sizes = ["--length", str(args.length), "--vocab", str(args.vocab), "--embed", str(args.embed)]
     make_files(work, args.kinds, sizes, args.data)
-    lines = ["| file | format | artifact (or the error) | export exit | max abs error | agreement | "
-             "max abs vs its framework | score exit |", "|---|---|---|---:|---:|---:|---:|---:|"]
+    results = []
     for kind in args.kinds:
         for name in KINDS[kind][1]:
             for fmt in args.formats:
                 out = work / "artifacts" / kind / f"{Path(name).stem}-{fmt}"
                 code, last = export(work / kind / name, fmt, out, args)
                 published = (out / "manifest.json").is_file()
-                found = artifact_rows(out, work / kind / "expected.npz") if published else []
-                for artifact, max_abs, agreement, versus, scored in found:
-                    lines.append(f"| {kind}/{name} | {fmt} | {artifact} | {code} | {max_abs:.2e} | "
-                                 f"{100 * agreement:.2f} % | {versus:.2e} | {scored} |")
-                if code != 0:  # what was refused, as the export's last line says it
-                    lines.append(f"| {kind}/{name} | {fmt} | {last} | {code} | - | - | - | - |")
-                print("\n".join(lines[-max(len(found), 1):]), file=sys.stderr, flush=True)
-    for variant in REFUSED:
-        code, last = export(work / "refused" / variant / "model.keras", "numpy",
-                            work / "artifacts" / "refused" / variant, args)
-        lines.append(f"| Keras 3 {variant} | numpy | {last} | {code} | - | - | - | - |")
-    return lines
+                results.append(dict(file=f"{kind}/{name}", format=fmt, exit=code, message=last,
+                                    artifacts=artifact_rows(out, work / kind / "expected.npz")
+                                    if published else []))
+                print(f"{kind}/{name} {fmt}: exit {code}", file=sys.stderr, flush=True)
+    refused = [(variant, *export(work / "refused" / variant / "model.keras", "numpy",
+                                 work / "artifacts" / "refused" / variant, args))
+               for variant in REFUSED]
+    return results, refused
+
+
+def render(results: list, refused: list) -> list[str]:
+    """One row per file, one column per artifact; failures and refusals listed below."""
+    names = list(dict.fromkeys(a[0] for r in results for a in r["artifacts"]))
+    lines = ["Each cell: max abs error against the model on the validation rows / against the "
+             "file's own framework on its rows (expected.npz).", "",
+             "| file | exit (" + ", ".join(dict.fromkeys(r["format"] for r in results)) + ") | "
+             + " | ".join(f"`{n}`" for n in names) + " | lowest agreement | scored |",
+             "|---|---|" + "---:|" * (len(names) + 2)]
+    for file in dict.fromkeys(r["file"] for r in results):
+        mine = [r for r in results if r["file"] == file]
+        found = {a[0]: a for r in mine for a in r["artifacts"]}
+        cells = [f"{found[n][1]:.1e} / {found[n][3]:.1e}" if n in found else "-" for n in names]
+        lowest = min((a[2] for a in found.values()), default=None)
+        lines.append(f"| {file} | {', '.join(str(r['exit']) for r in mine)} | " + " | ".join(cells)
+                     + f" | {'-' if lowest is None else f'{100 * lowest:.2f} %'} | "
+                     f"{sum(a[4] == 0 for a in found.values())} of {len(found)} |")
+    notes = [f"- {r['file']}, {r['format']}: exit {r['exit']}: {r['message']}"
+             for r in results if r["exit"] != 0]
+    notes += [f"- Keras 3 `{variant}` (refused as it should be): exit {code}: {message}"
+              for variant, code, message in refused]
+    return lines + [""] + notes
 
 
 def main(argv=None) -> int:
@@ -132,9 +151,13 @@ def main(argv=None) -> int:
     p.add_argument("--vocab", type=int, default=10000)
     p.add_argument("--embed", type=int, default=16)
     p.add_argument("--markdown", help="also write the table here")
+    p.add_argument("--json", help="also write every figure here")
     args = p.parse_args(argv)
-    lines = table(args)
+    results, refused = measure(args)
+    lines = render(results, refused)
     print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(results=results, refused=refused), indent=1))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")
     return 0

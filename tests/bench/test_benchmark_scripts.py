@@ -99,15 +99,21 @@ def test_user_models_exports_and_scores_every_file_kind(tmp_path):
     """Small sizes and the packaged rows: the same table the docs show, for two kinds."""
     run_script("user_models.py", "--work", tmp_path / "work", "--kinds", "keras2-hard_sigmoid",
                "keras3-twice", "--formats", "numpy", "--length", 12, "--vocab", 300, "--embed", 4,
-               "--validate", 20, "--markdown", tmp_path / "table.md", cwd=tmp_path)
-    rows = [[cell.strip() for cell in line.strip("|").split("|")]
-            for line in (tmp_path / "table.md").read_text().splitlines()[2:]]
-    exported = {row[0]: row for row in rows if not row[0].startswith("Keras 3 ")}
-    assert set(exported) == {"keras2-hard_sigmoid/model.h5", "keras2-hard_sigmoid/saved_model",
-                             "keras2-hard_sigmoid/model.keras", "keras3-twice/model.keras"}
-    for file, (_, fmt, artifact, code, max_abs, agreement, versus, scored) in exported.items():
-        assert (fmt, artifact, code, scored) == ("numpy", "imdb-float32.npz", "0", "0"), file
-        assert float(max_abs) <= 1e-5 and agreement == "100.00 %" and float(versus) <= 1e-5
-    refused = [row for row in rows if row[0].startswith("Keras 3 ")]
-    assert [row[3] for row in refused] == ["2", "2"]
-    assert "Keras 3's hard_sigmoid" in refused[0][2] and "is a Lambda" in refused[1][2]
+               "--validate", 20, "--markdown", tmp_path / "table.md",
+               "--json", tmp_path / "all.json", cwd=tmp_path)
+    lines = (tmp_path / "table.md").read_text().splitlines()
+    cells = [[cell.strip() for cell in line.strip("|").split("|")]
+             for line in lines if line.startswith("| ")]
+    rows = {row[0]: row[1:] for row in cells}
+    assert rows.pop("file") == ["exit (numpy)", "`imdb-float32.npz`", "lowest agreement", "scored"]
+    assert set(rows) == {"keras2-hard_sigmoid/model.h5", "keras2-hard_sigmoid/saved_model",
+                         "keras2-hard_sigmoid/model.keras", "keras3-twice/model.keras"}
+    for file, (code, cell, agreement, scored) in rows.items():
+        against_model, against_framework = (float(v) for v in cell.split(" / "))
+        assert (code, agreement, scored) == ("0", "100.00 %", "1 of 1"), file
+        assert against_model <= 1e-5 and against_framework <= 1e-5, file
+    refused = [line for line in lines if line.startswith("- ")]
+    assert len(refused) == 2 and all(": exit 2: imdb-edge export: error:" in r for r in refused)
+    assert "Keras 3's hard_sigmoid" in refused[0] and "is a Lambda" in refused[1]
+    figures = json.loads((tmp_path / "all.json").read_text())
+    assert len(figures["results"]) == 4 and len(figures["refused"]) == 2

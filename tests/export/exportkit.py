@@ -24,7 +24,8 @@ def review_texts(n: int, seed: int) -> list[tuple[int, str]]:
     reviews = []
     for i in range(n):
         label = i % 2
-        words = [f"w{rank}" for rank in rng.integers(1, 1001, rng.integers(5, 350)) + 500 * (1 - label)]
+        ranks = rng.integers(1, 1001, rng.integers(5, 350)) + 500 * (1 - label)
+        words = [f"w{rank}" for rank in ranks]
         for spot in rng.integers(0, len(words), max(1, len(words) // 10)):
             words[spot] = f"w{rng.integers(1, WORDS + 1)}" if spot % 3 else f"unseen{spot}"
         reviews.append((label, " ".join(words) + "."))
