@@ -5,7 +5,7 @@ Keras 3 (3.15, TensorFlow backend) applies Adam to an embedding's sparse gradien
 separately, so the second moment holds the sum of squares rather than the square of the
 summed gradient, and a word seen k times in a batch moves up to sqrt(k) times too far.
 Keras 2's Adam, which the published run used, sums duplicates first and so equals dense
-Adam. Densifying the gradient (one 20000 x 20 tensor a step) restores that update exactly;
+Adam. Densifying the gradient (one vocabulary x width tensor a step) restores that update exactly;
 ``benchmarks/engine_compare.py`` measures both engines against each other.
 """
 from __future__ import annotations
