@@ -26,6 +26,7 @@ from imdb_edge import __version__, resources
 from imdb_edge.atomic import atomic_write, atomic_write_text
 from imdb_edge.export import compat, intake
 from imdb_edge.export.rows import fit_rows, load_rows  # noqa: F401  (fit_rows: parity.golden's)
+from imdb_edge.helpers import one_line
 from imdb_edge.metrics import compare, edge_cases
 from imdb_edge.runtime import text
 from imdb_edge.runtime.sidecar import (SCHEMA_VERSION, Preprocessing, Sidecar, TensorSpec,
@@ -151,7 +152,7 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
                 kwargs["calibration"] = calibration
             blob = convert(model, **kwargs)
         except Exception as exc:  # a converter failure is reported per artifact, not fatal
-            outcome.problems.append(f"conversion failed: {_one_line(exc)}")
+            outcome.problems.append(f"conversion failed: {one_line(exc)}")
             log(f"  FAILED to convert: {outcome.problems[-1]}")
             continue
         _publish(out, outcome, blob, vocab_sha, model, options, rows, reference, labels, log)
@@ -423,12 +424,3 @@ def write_manifest(out: Path) -> None:
     atomic_write_text(out / "manifest.json", json.dumps(dict(
         schema_version=SCHEMA_VERSION, created=datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec="seconds"), vocabulary=VOCAB_FILE, artifacts=entries), indent=2) + "\n")
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """The exception as one line; a long one is cut at a word boundary, never mid-word."""
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    if len(msg) <= limit:
-        return msg
-    cut = msg.rfind(" ", 0, limit)
-    return msg[:cut if cut > 0 else limit].rstrip(" ,;:") + " ..."

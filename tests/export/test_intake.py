@@ -298,9 +298,3 @@ def test_artifact_disagreeing_with_its_sidecar_is_never_published(made, data, tm
     assert outcomes[0].status == "FAIL", outcomes[0].problems
     assert "disagrees with its sidecar" in " ".join(outcomes[0].problems)
     assert not list(out.glob("*.npz"))
-
-
-def test_long_errors_are_cut_between_words():
-    message = pipeline._one_line(ValueError("word " * 100), limit=52)
-    assert message.endswith(" ...") and "word word" in message
-    assert all(w == "word" for w in message[:-4].split())
