@@ -50,10 +50,10 @@ DEFAULT_N = 200        # text edits per artifact (the field edits come on top)
 ARTIFACT_MUTANTS = 60  # signed mode: artifact mutants per artifact
 STALL_S = 60.0         # a child without progress this long is hung
 MEMORY_GIB = 4.0       # address-space limit of each child
-# Reviews every case scores; the long one starts and ends with other words, so either
-# truncating side shows.
+# Reviews every case scores; the long one opens with words its end lacks, so either
+# truncating side shows (without saturating the score, as all-opinion text does).
 TEXTS = ["A moving, beautifully acted film.", "Dull and far too long; I left early.",
-         "great " * 150 + "awful " * 150, "", "zzzzqqq unknownword the the the"]
+         "wonderful " * 20 + "the story of a man " * 60, "", "zzzzqqq unknownword the the the"]
 FINDINGS = ("wrong", "accepted", "error", "crashed", "hung")
 
 
