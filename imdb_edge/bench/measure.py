@@ -34,7 +34,8 @@ import os, sys
 import numpy as np
 import keras
 model = keras.models.load_model(sys.argv[1], compile=False, safe_mode=True)
-ids = np.zeros((1, 200), np.int32); ids[0, :3] = (1, 14, 22)
+length = model.inputs[0].shape[1]  # the model's own sequence length
+ids = np.zeros((1, length), np.int32); ids[0, :3] = (1, 14, 22)
 print(float(model.predict(ids, verbose=0)[0, 0]), flush=True)
 """
 

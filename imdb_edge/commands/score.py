@@ -67,7 +67,7 @@ def add_parser(sub):
                    f"input line N; a line may hold at most {MAX_REVIEW_BYTES >> 20} MiB")
     p.add_argument("--ids", metavar="FILE",
                    help="token ids instead of text ('-' for stdin): one review per line, exactly "
-                   "max_len (200) integers separated by spaces or tabs, each written in ASCII "
+                   "the sidecar's max_len integers separated by spaces or tabs, each written in ASCII "
                    "decimal without leading zeros; tokens counts ids other than padding and "
                    "START, unknown counts the OOV id 2")
     p.add_argument("--backend", choices=NAMES, help="force a backend (default: the first "
