@@ -20,6 +20,7 @@ import numpy as np
 from imdb_edge import __version__
 from imdb_edge.atomic import atomic_write
 from imdb_edge.errors import ImdbEdgeError, UsageError
+from imdb_edge.helpers import one_line
 from imdb_edge.metrics import THRESHOLD, edge_cases
 from imdb_edge.runtime import text
 from imdb_edge.spec import REFERENCE
@@ -67,12 +68,13 @@ def keras_reference(model: Optional[str] = None, data: Optional[str] = None,
                     seed: int = SEED, log: Callable[[str], None] = stderr) -> Reference:
     """Run the Keras model on the test reviews and edge rows (imports TensorFlow)."""
     from imdb_edge.export import intake
-    from imdb_edge.export.pipeline import DEFAULT_MODEL, fit_rows
+    from imdb_edge.export.pipeline import DEFAULT_MODEL
+    from imdb_edge.export.rows import fit_rows
 
     model_path = Path(model) if model else DEFAULT_MODEL
     source = intake.load(str(model_path))  # any file kind, checked against the family
     keras_model, model_sha, spec = source.keras_model(), source.source["sha256"], source.spec
-    reviews, labels, data_meta = _test_reviews(data, limit, log)
+    reviews, labels, data_meta = _test_reviews(data, limit, log, spec)
     reviews = fit_rows(reviews, spec, text.NOTEBOOK)
     edges, names = edge_cases(seed=seed, random_rows=random_rows, spec=spec)
     ids = np.concatenate([reviews, edges]).astype(np.int32)
@@ -112,20 +114,21 @@ def build_reference(ids, probs, labels, *, edge_rows: list, model: dict, data: d
     return Reference(ids, probs, labels, meta)
 
 
-def _test_reviews(data, limit, log):
-    """(ids, labels, provenance) of the test split; none, with a warning, when no data was
-    named and the Keras download is not reachable."""
+def _test_reviews(data, limit, log, spec):
+    """(ids, labels, provenance) of the test split, encoded at ``spec``'s length and
+    vocabulary; none, with a warning, when no data was named and the Keras download is not
+    reachable."""
     from imdb_edge.train import data as data_lib
 
     source = data_lib.resolve_source(data)
     try:
-        dataset = data_lib.load(source)
+        dataset = data_lib.load(source, spec=spec)
     except data_lib.DataError as exc:
         if source is not None:
             raise
-        log(f"warning: no test reviews ({' '.join(str(exc).split())[:200]}); comparing on edge "
+        log(f"warning: no test reviews ({one_line(exc, 200)}); comparing on edge "
             "and random rows only, without accuracy figures; pass --data")
-        empty = np.zeros((0, REFERENCE.length), np.int32)
+        empty = np.zeros((0, spec.length), np.int32)
         return empty, np.zeros(0, np.int8), dict(source=None, reviews=0)
     x, y = dataset.x_test[:limit], dataset.y_test[:limit]
     meta = dict(source=dataset.source, sha256=dataset.sha256, split="test",
@@ -280,8 +283,3 @@ def _check_writable_file(file) -> None:
         raise UsageError(f"folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise UsageError(f"folder {path.parent} is not writable")
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    return msg if len(msg) <= limit else msg[:limit] + "..."
