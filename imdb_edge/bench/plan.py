@@ -11,6 +11,7 @@ from typing import Optional
 
 from imdb_edge.artifacts import find_artifacts
 from imdb_edge.bench.children import TIMEOUT_S, tail
+from imdb_edge.errors import UsageError
 
 # Automatic backend choice never picks full TensorFlow's interpreter for a device figure.
 DEFAULT_EXCLUDED = ("tensorflow_lite",)
@@ -86,6 +87,7 @@ def plan_rows(options: BenchOptions, interpreters: list) -> list:
             for threads in (options.threads if backend != "numpy" else (None,)):
                 rows.append(dict(kind="runtime", artifact=path.name, path=str(path),
                                  format=side.format, quantization=side.quantization,
+                                 model=side.model,
                                  batch_size=side.batch, backend=backend,
                                  threads="default" if threads is None else threads,
                                  python=where[backend], size_bytes=path.stat().st_size))
@@ -93,6 +95,20 @@ def plan_rows(options: BenchOptions, interpreters: list) -> list:
         raise ValueError("no artifact has an installed backend to run it"
                          + (f" among {', '.join(options.backends)}" if options.backends else ""))
     return rows
+
+
+def model_spec(rows: list):
+    """The model size every artifact row shares, from the sidecars' model block (the
+    reference for sidecars without one). One run scores one set of reviews, so artifacts of
+    different sizes are refused."""
+    from imdb_edge.spec import REFERENCE, ModelSpec
+
+    specs = {json.dumps(row["model"], sort_keys=True) for row in rows
+             if row["kind"] == "runtime" and row.get("model")}
+    if len(specs) > 1:
+        raise UsageError(f"the artifacts are of {len(specs)} different model sizes "
+                         f"({'; '.join(sorted(specs))}); bench each size in its own run")
+    return ModelSpec.from_dict(json.loads(specs.pop())) if specs else REFERENCE
 
 
 def keras_rows(model: str, python: str) -> list:
@@ -119,13 +135,12 @@ def review_ids(options: BenchOptions, log, spec=None):
     source = options.data or os.environ.get("IMDB_EDGE_DATA") or None
     if not options.random_inputs:
         try:
-            if source is not None:
-                from imdb_edge.train import data as data_lib
+            from imdb_edge.export.rows import load_rows
 
-                x_test, where = data_lib.load(source).x_test, source
-            else:
-                with np.load(resources.rows(), allow_pickle=False) as f:
-                    x_test, where = f["x_test"], "the rows packaged with imdb-edge"
+            # The model's own rows: encoded at its sizes, or the packaged ones where exact.
+            loaded = load_rows(source, spec, text.NOTEBOOK, calibration=0,
+                               validate=options.reviews)
+            x_test, where = loaded.reviews, loaded.source
             reps = -(-options.reviews // len(x_test))
             ids = np.tile(x_test, (reps, 1))[:options.reviews].astype(np.int32)
             return ids, f"the first {options.reviews} test reviews of {where}" + (

@@ -10,8 +10,8 @@ from typing import Callable
 from imdb_edge.errors import UsageError
 from imdb_edge.bench.measure import (BLOCK, PADDED_SINGLE_CALLS, measure_baselines,
                                      measure_cold_starts, measure_warm)
-from imdb_edge.bench.plan import (BenchOptions, keras_rows, machine_description, plan_rows,
-                                  probe_interpreter, review_ids)
+from imdb_edge.bench.plan import (BenchOptions, keras_rows, machine_description, model_spec,
+                                  plan_rows, probe_interpreter, review_ids)
 from imdb_edge.bench.report import finish_rows
 from imdb_edge.bench.worker import WARMUP
 
@@ -41,7 +41,7 @@ def bench(options: BenchOptions, log: Callable[[str], None] = None) -> dict:
         rows = keras_rows(options.keras, keras_python) + rows
     log(f"{len(rows)} rows: " + ", ".join(f"{r['artifact']}/{r['backend']}" for r in rows))
 
-    ids, inputs = review_ids(options, log)
+    ids, inputs = review_ids(options, log, model_spec(rows))
     log(f"inputs: {inputs}")
     with tempfile.TemporaryDirectory(prefix="imdb-edge-bench-") as tmp:
         ids_path = Path(tmp) / "ids.npy"
