@@ -11,7 +11,7 @@ from typing import Optional
 
 from imdb_edge.artifacts import find_artifacts
 from imdb_edge.bench.children import TIMEOUT_S, tail
-from imdb_edge.errors import UsageError
+from imdb_edge.errors import ImdbEdgeError, UsageError
 
 # Automatic backend choice never picks full TensorFlow's interpreter for a device figure.
 DEFAULT_EXCLUDED = ("tensorflow_lite",)
@@ -141,11 +141,13 @@ def review_ids(options: BenchOptions, log, spec=None):
             loaded = load_rows(source, spec, text.NOTEBOOK, calibration=0,
                                validate=options.reviews)
             x_test, where = loaded.reviews, loaded.source
+            if not len(x_test):
+                raise ValueError("it holds no test reviews")
             reps = -(-options.reviews // len(x_test))
             ids = np.tile(x_test, (reps, 1))[:options.reviews].astype(np.int32)
             return ids, f"the first {options.reviews} test reviews of {where}" + (
                 " (repeated)" if reps > 1 else "")
-        except Exception as exc:
+        except (ImdbEdgeError, OSError, ValueError) as exc:  # a bug is not "no data"
             if options.data:
                 raise
             log(f"could not read {source or resources.rows()} ({exc}); using random rows")
