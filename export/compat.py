@@ -31,6 +31,7 @@ from typing import Iterable, Mapping, Optional
 
 from imdb_edge.errors import ImdbEdgeError
 from imdb_edge.export import tflite_runtime_214
+from imdb_edge.export.formats import FORMATS, ON_MISMATCH
 from imdb_edge.export.onnx_contents import load_onnx, onnx_info
 from imdb_edge.export.tflite_opcodes import parse_tflite, tflite_ops
 from imdb_edge.export.tflite_runtime_214 import (TFLITE214_PYTHON_ENV, load_in_tflite_runtime_214,
@@ -42,9 +43,8 @@ __all__ = ["IncompatibleArtifact", "ONNX_TARGETS", "ON_MISMATCH", "OK", "TFLITE2
            "load_in_tflite_runtime_214", "onnx_info", "tflite214_python", "tflite_ops"]
 
 OK = "ok"
-TFLITE_TARGETS = ("litert", "tflite-runtime-2.14")
-ONNX_TARGETS = ("onnxruntime",)
-ON_MISMATCH = ("error", "warn")
+TFLITE_TARGETS = FORMATS["tflite"].targets
+ONNX_TARGETS = FORMATS["onnx"].targets
 
 
 class IncompatibleArtifact(ImdbEdgeError, ValueError):

@@ -6,9 +6,11 @@ import tempfile
 
 import numpy as np
 
-from imdb_edge.export.graph import GATE_SCOPE, HEAD_SCOPE, INPUT_NAME, inference_function, loaded
+from imdb_edge.export.formats import FORMATS
+from imdb_edge.export.graph import (GATE_SCOPE, HEAD_SCOPE, INPUT_NAME, OUTPUT_NAME,
+                                    inference_function, loaded)
 
-MODES = ("float32", "float16", "dynamic", "int8")
+MODES = FORMATS["onnx"].modes
 OPSET = 17
 # Static int8 quantizes the matrix products and the embedding gathers of the recurrence,
 # and keeps in float what TFLite's int8 keeps in float (export/tflite.py INT8_FLOAT_OPS):
@@ -52,6 +54,35 @@ def convert_onnx(model, *, quantize: str = "float32",
         _quantize(src, dst, quantize, calibration)
         with open(dst, "rb") as f:
             return f.read()
+
+
+def convert(model, job, calibration) -> bytes:
+    return convert_onnx(model, quantize=job.mode,
+                        calibration=calibration if job.calibrated else None)
+
+
+def inspect(data: bytes):
+    from imdb_edge.export import compat
+
+    return compat.onnx_info(data)["ops"], compat.check_onnx(data)
+
+
+def io_specs(data: bytes, spec):
+    from imdb_edge.runtime.sidecar import TensorSpec
+
+    return (TensorSpec(INPUT_NAME, [None, spec.length], "int32"),
+            TensorSpec(OUTPUT_NAME, [None, 1], "float32"))
+
+
+def sidecar_problem(data: bytes, sidecar) -> str:
+    import onnx
+
+    from imdb_edge.export.gate import sizes_problem
+
+    proto = onnx.load_from_string(data)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    length = dims[1].dim_value if len(dims) == 2 else 0
+    return sizes_problem(length, [tuple(t.dims) for t in proto.graph.initializer], sidecar)
 
 
 def _quantize(src: str, dst: str, quantize: str, calibration) -> None:

@@ -5,9 +5,10 @@ import tempfile
 
 import numpy as np
 
+from imdb_edge.export.formats import FORMATS
 from imdb_edge.export.graph import INPUT_NAME, inference_function, loaded
 
-MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+MODES = FORMATS["tflite"].modes
 
 # Ops the int8 model keeps in float. The attention weights are a softmax over every step
 # (each a small fraction), which int8's fixed softmax output scale rounds to a few levels;
@@ -103,3 +104,44 @@ def _representative(calibration: np.ndarray, batch: int | None):
             yield {INPUT_NAME: rows[start:start + step]}
 
     return generate
+
+
+def convert(model, job, calibration) -> bytes:
+    return convert_tflite(model, quantize=job.mode, batch=job.batch, int8_io=job.int8_io,
+                          calibration=calibration if job.calibrated else None)
+
+
+def inspect(data: bytes):
+    from imdb_edge.export import compat
+
+    return compat.tflite_ops(data), compat.check_tflite(data)
+
+
+def io_specs(data: bytes, spec):
+    """The input and output tensors as the interpreter reports them, quantization included."""
+    from imdb_edge.runtime.sidecar import TensorSpec
+
+    interpreter = _interpreter(data)
+    specs = []
+    for d in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
+        scale, zero = d["quantization"]
+        quantized = np.dtype(d["dtype"]).kind in "iu" and scale != 0.0
+        specs.append(TensorSpec(d["name"], [int(v) for v in d["shape"]], np.dtype(d["dtype"]).name,
+                                float(scale) if quantized else None,
+                                int(zero) if quantized else None))
+    return tuple(specs)
+
+
+def sidecar_problem(data: bytes, sidecar) -> str:
+    from imdb_edge.export.gate import sizes_problem
+
+    interpreter = _interpreter(data)
+    length = int(interpreter.get_input_details()[0]["shape"][1])
+    tables = [tuple(int(v) for v in d["shape"]) for d in interpreter.get_tensor_details()]
+    return sizes_problem(length, tables, sidecar)
+
+
+def _interpreter(data: bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_content=data)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
+from imdb_edge.errors import UsageError
 from imdb_edge.export import op_versions_tflite_2_14 as table
 from imdb_edge.export.tflite_opcodes import schema
 
@@ -87,5 +88,5 @@ def load_in_tflite_runtime_214(models: Sequence[bytes], *, python: Optional[str]
                            f"{done.returncode}): {done.stderr.strip()[-2000:]}")
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if not report["version"].startswith("2.14."):
-        raise ValueError(f"{python} has tflite-runtime {report['version']}, not 2.14")
+        raise UsageError(f"{python} has tflite-runtime {report['version']}, not 2.14")
     return report["results"]

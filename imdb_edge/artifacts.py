@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from imdb_edge.errors import UsageError
-from imdb_edge.runtime.model import EXTENSIONS, artifact_path
+from imdb_edge.runtime.model import artifact_path
+from imdb_edge.runtime.sidecar import EXTENSIONS
 from imdb_edge.runtime.sidecar import load_sidecar
 from imdb_edge.tolerances import TOLERANCES
 

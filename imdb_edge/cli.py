@@ -8,22 +8,36 @@ tools killed by SIGPIPE, e.g. under `| head -1`; nothing is printed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
-# One module per verb, each with add_parser(subparsers) and run(args) -> exit status.
+from imdb_edge.errors import ImdbEdgeError, io_error_line
+
+# One module per verb, each with add_arguments(parser) and run(args) -> exit status; its
+# docstring is the verb's help: a summary line, then the description.
 VERBS = ("train", "export", "score", "parity", "bench", "doctor")
 EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The parser with ``verb``'s flags (every verb's, when None). The others are listed by
+    name and help only: a device verb never imports the exporter's option tables."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="imdb-edge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="imdb-edge", description="Train the IMDB attention-LSTM, export it to TFLite, ONNX "
+        "and numpy artifacts, score reviews on small devices, and prove parity with Keras.")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for verb in VERBS:
-        module = importlib.import_module(f"imdb_edge.commands.{verb}")
-        module.add_parser(sub).set_defaults(func=module.run)
+    for name in VERBS:
+        module = importlib.import_module(f"imdb_edge.commands.{name}")
+        summary, _, description = module.__doc__.partition("\n\n")
+        if verb is None or name == verb:
+            p = sub.add_parser(name, help=summary, description=" ".join(description.split()))
+            module.add_arguments(p)
+            p.set_defaults(func=module.run)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
@@ -34,7 +48,9 @@ def main(argv=None) -> int:
         print("imdb-edge: error: stdout is closed; redirect it to a file or /dev/null",
               file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    verb = argv[0] if argv and argv[0] in VERBS else ""
+    args = build_parser(verb).parse_args(argv)
     try:
         status = args.func(args)
         flush_stdout()  # a full disk or a closed pipe shows here, not at exit
@@ -45,20 +61,17 @@ def main(argv=None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except Exception as exc:  # noqa: BLE001 - only the domain's and the OS's errors are caught
-        from imdb_edge.errors import io_error_line, user_errors
-
-        if isinstance(exc, user_errors(args.verb)):
-            message = " ".join(str(exc).split()) or type(exc).__name__
-        else:
-            message = io_error_line(exc)
-            if message is None:
-                raise  # a bug: keep its traceback
-            if exc.filename == STDOUT:
-                message = f"cannot write to stdout: {exc.strerror or exc}"
-                _silence_stdout()
-        print(f"imdb-edge {args.verb}: error: {message}", file=sys.stderr)
-        return 2
+    except ImdbEdgeError as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+    except OSError as exc:
+        message = io_error_line(exc)
+        if message is None:
+            raise  # not the environment's: a bug, keep its traceback
+        if exc.filename == STDOUT:
+            message = f"cannot write to stdout: {exc.strerror or exc}"
+            _silence_stdout()
+    print(f"imdb-edge {args.verb}: error: {message}", file=sys.stderr)
+    return 2
 
 
 STDOUT = "<stdout>"
@@ -66,17 +79,21 @@ STDOUT = "<stdout>"
 
 def write_stdout(text: str) -> None:
     """Write results to stdout; an OSError names stdout, so the CLI can say so."""
-    try:
+    with _naming_stdout():
         sys.stdout.write(text)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, STDOUT) from None
 
 
 def flush_stdout() -> None:
-    try:
+    with _naming_stdout():
         sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _naming_stdout():
+    """An OSError (a full disk, a closed descriptor) as one whose file is stdout; a broken
+    pipe passes unchanged (the reader went away: exit quietly)."""
+    try:
+        yield
     except BrokenPipeError:
         raise
     except OSError as exc:

@@ -13,8 +13,8 @@ class ImdbEdgeError(Exception):
     """Bad input, bad files or a bad environment: one line, exit status 2."""
 
 
-class UsageError(ImdbEdgeError):
-    """Bad arguments or input."""
+class UsageError(ImdbEdgeError, ValueError):
+    """Bad arguments or input (a ValueError for API callers)."""
 
 
 class InputError(ImdbEdgeError, ValueError):
@@ -32,23 +32,6 @@ IO_ERRNOS = frozenset(getattr(errno, name) for name in (
     "EBADF", "EFBIG", "EMFILE", "ENFILE", "ENAMETOOLONG", "ELOOP", "EEXIST", "ENXIO",
     "ETXTBSY", "ENOTEMPTY", "EXDEV", "ENODEV") if hasattr(errno, name))
 
-# Verbs whose modules still raise plain ValueError for bad usage (train, export, bench):
-# for them a ValueError is still read as bad input, until they raise ImdbEdgeError.
-LEGACY_VALUE_ERROR_VERBS = ("train", "export", "bench")
-
-
-def user_errors(verb: str = "") -> tuple:
-    """The exception types the CLI reports as one line for ``verb``."""
-    import sys
-
-    errors = [ImdbEdgeError]
-    # DataError lives beside TensorFlow code (train/data.py): looked up only if loaded.
-    data = sys.modules.get("imdb_edge.train.data")
-    if data is not None:
-        errors.append(data.DataError)
-    if verb in LEGACY_VALUE_ERROR_VERBS:
-        errors.append(ValueError)
-    return tuple(errors)
 
 
 def io_error_line(exc: BaseException):

@@ -25,7 +25,6 @@ class Tolerance:
 
 TOLERANCES = {
     "float32": Tolerance(max_abs=1e-5, min_agreement=1.0),
-    "numpy": Tolerance(max_abs=1e-5, min_agreement=1.0),
     "float16": Tolerance(max_abs=1e-3, max_accuracy_delta=0.05),
     "dynamic": Tolerance(max_p99_abs=0.05, min_agreement=0.995, max_accuracy_delta=0.2),
     "int8": Tolerance(max_p99_abs=0.05, min_agreement=0.985, max_accuracy_delta=0.5),

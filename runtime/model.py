@@ -12,11 +12,8 @@ from . import text
 from .backends import resolve
 from .backends._common import threads_or_none
 from .inputs import check_ids, check_texts
-from .sidecar import ArtifactError, Sidecar, load_sidecar, load_vocabulary, read_verified
+from .sidecar import EXTENSIONS, ArtifactError, Sidecar, load_sidecar, load_vocabulary, read_verified
 from imdb_edge.errors import InputError
-
-EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "numpy": ".npz"}
-MAX_FILE_BYTES = 1 << 40  # a size in a sidecar above this is not a file this runtime reads
 
 
 class Model:
@@ -146,7 +143,6 @@ def load(path: str | os.PathLike, *, backend: Optional[str] = None,
     if path.suffix != EXTENSIONS[sidecar.format]:
         raise ArtifactError(f"{where}: format {sidecar.format} artifacts end in "
                             f"{EXTENSIONS[sidecar.format]}, not {path.suffix or 'no extension'}")
-    _check_preprocessing(sidecar, where)
     threads = threads_or_none(threads)
     backend_class = resolve(sidecar.format, backend)
 
@@ -167,70 +163,3 @@ def artifact_path(path: str | os.PathLike) -> Path:
     """The artifact's path, also when its sidecar (``X.tflite.json``) was named instead."""
     path = Path(path)
     return path.with_suffix("") if path.suffix == ".json" else path
-
-
-def _check_preprocessing(sidecar: Sidecar, where: str) -> None:
-    """The runtime encodes text with ``runtime.text``; refuse artifacts trained with other
-    conventions rather than score them with silently different ids."""
-    pre = sidecar.preprocessing
-    ours = {"pad_id": text.PAD_ID, "start_id": text.START_ID, "oov_id": text.OOV_ID,
-            "index_from": text.INDEX_FROM, "tokenizer_version": text.TOKENIZER_VERSION}
-    for field, value in ours.items():
-        if getattr(pre, field) != value:
-            raise ArtifactError(f"{where}: preprocessing {field} is {getattr(pre, field)!r}, this "
-                                f"runtime encodes with {value!r}; use a matching imdb-edge version")
-    try:
-        pre.convention
-    except ValueError as exc:
-        raise ArtifactError(f"{where}: preprocessing {exc}; re-export the artifact") from None
-    for field in ("max_len", "vocab_size"):
-        value = getattr(pre, field)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ArtifactError(f"{where}: preprocessing {field} must be a positive integer, "
-                                f"got {value!r}")
-    for name, size in (("size_bytes", sidecar.size_bytes),
-                       ("vocabulary_size_bytes", pre.vocabulary_size_bytes)):
-        if size is None and name == "vocabulary_size_bytes":
-            continue
-        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_FILE_BYTES:
-            raise ArtifactError(f"{where}: {name} must be a file size in bytes (0 to "
-                                f"{MAX_FILE_BYTES}), got {_short(size)}")
-    if sidecar.batch is not None and (isinstance(sidecar.batch, bool) or
-                                      not isinstance(sidecar.batch, int) or sidecar.batch < 1):
-        raise ArtifactError(f"{where}: batch must be a positive integer or null, "
-                            f"got {sidecar.batch!r}")
-    # Two labels, told apart: an empty or repeated one would print every review alike.
-    if not (isinstance(sidecar.labels, list) and len(sidecar.labels) == 2 and
-            all(isinstance(label, str) and label.strip() for label in sidecar.labels) and
-            sidecar.labels[0] != sidecar.labels[1]):
-        raise ArtifactError(f"{where}: labels must be two different names [negative, "
-                            f"positive], got {_short(sidecar.labels)}")
-    threshold = sidecar.threshold
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
-            not 0 < threshold < 1:  # NaN fails this too
-        raise ArtifactError(f"{where}: threshold must be a number between 0 and 1 "
-                            f"(exclusive), got {_short(threshold)}")
-    for name, spec in (("input", sidecar.input), ("output", sidecar.output)):
-        if not isinstance(spec.shape, list) or not all(
-                d is None or (isinstance(d, int) and not isinstance(d, bool) and 0 < d < 1 << 31)
-                for d in spec.shape):
-            raise ArtifactError(f"{where}: {name} shape must be a list of sizes or null, "
-                                f"got {_short(spec.shape)}")
-        if not isinstance(spec.dtype, str):
-            raise ArtifactError(f"{where}: {name} dtype must be a string, got {_short(spec.dtype)}")
-    if sidecar.input.shape[-1:] != [pre.max_len] or len(sidecar.input.shape) != 2:
-        raise ArtifactError(f"{where}: input shape {sidecar.input.shape} is not "
-                            f"[batch, max_len {pre.max_len}]")
-    scale, zero_point = sidecar.output.scale, sidecar.output.zero_point
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                              or not 0 < scale < 1e6):
-        raise ArtifactError(f"{where}: output scale must be a positive number, got {_short(scale)}")
-    if zero_point is not None and (isinstance(zero_point, bool) or not isinstance(zero_point, int)
-                                   or not -(1 << 31) <= zero_point < 1 << 31):
-        raise ArtifactError(f"{where}: output zero_point must be a 32-bit integer, got "
-                            f"{_short(zero_point)}")
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"

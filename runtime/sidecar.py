@@ -18,7 +18,8 @@ from typing import Any, Optional
 from imdb_edge.errors import ImdbEdgeError
 
 SCHEMA_VERSION = 2   # 2: preprocessing records the row convention (unknown words, sides)
-FORMATS = ("tflite", "onnx", "numpy")
+EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "numpy": ".npz"}  # the formats read here
+FORMATS = tuple(EXTENSIONS)
 MAX_SIDECAR_BYTES = 16 << 20   # sidecars are a few KB; never read a huge file whole
 # Vocabularies are read whole: the IMDB word index (88,584 words) is 0.7 MB.
 MAX_VOCABULARY_BYTES = 64 << 20
@@ -146,6 +147,9 @@ def parse_sidecar(raw: Any, folder: Path, where: str = "sidecar") -> Sidecar:
         raise ArtifactError(f"{where}: unknown format {sidecar.format!r}")
     for name in (sidecar.artifact, sidecar.preprocessing.vocabulary_file):
         check_local_name(name, folder, where)
+    from . import sidecar_checks  # imports this module
+
+    sidecar_checks.check_fields(sidecar, where)
     return sidecar
 
 

@@ -43,6 +43,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from fuzz_children import limit_memory
+from fuzz_mutations import Mutator
 from sidecar_cases import all_cases, judge
 
 MODES = ("plain", "signed")
@@ -70,9 +72,7 @@ def worker(artifact: Path, mode: str, seed: int, n: int, start: int, log_path: P
     unbuffered so the parent knows which case a dead child was on."""
     from imdb_edge.runtime import load
 
-    import fuzz_artifacts  # the sibling script (its folder is sys.path[0] in a worker)
-
-    fuzz_artifacts._limit_memory(MEMORY_GIB)  # a huge batch must fail here, not swap
+    limit_memory(MEMORY_GIB)  # a huge batch must fail here, not swap
     log = open(log_path, "a", buffering=1, encoding="utf-8")
     cases = cases_of(artifact, mode, n, seed)
     folder = Path(tempfile.mkdtemp(prefix="sidecars-", dir=log_path.parent))
@@ -86,7 +86,7 @@ def worker(artifact: Path, mode: str, seed: int, n: int, start: int, log_path: P
     if mode == "signed":
         keys = _keys(folder)
         _check_true_files_verify(target, keys, probe, expected, load)
-    mutator = fuzz_artifacts.Mutator(artifact.read_bytes(), seed)
+    mutator = Mutator(artifact.read_bytes(), seed)
     true_sidecar = json.loads(Path(f"{artifact}.json").read_text(encoding="utf-8"))
     for index in range(start, len(cases)):
         desc, text, fields = cases[index]

@@ -4,7 +4,7 @@ export validation and `imdb-edge parity` judge with:
     python scripts/tolerance_table.py           # rewrite the section in docs/parity.md
     python scripts/tolerance_table.py --check   # exit 1 if the doc and the code disagree
 
-tests/test_tolerance_doc.py runs the check, so the doc cannot drift from the code.
+tests/docs/test_docs.py runs the check, so the doc cannot drift from the code.
 """
 from __future__ import annotations
 
@@ -22,15 +22,17 @@ COLUMNS = (("max_abs", "max abs error", "≤ {:g}"),
 
 
 def render() -> str:
-    """The section, markers included: one row per artifact kind, in the code's order."""
+    """The section, markers included: one row per quantization mode, in the code's order,
+    with the formats the exporter builds it in (export/formats.py)."""
+    from imdb_edge.export.formats import formats_with
     from imdb_edge.tolerances import TOLERANCES
 
-    lines = [BEGIN, "", "| artifact kind | " + " | ".join(h for _, h, _ in COLUMNS) + " |",
-             "|---|" + "---:|" * len(COLUMNS)]
+    lines = [BEGIN, "", "| artifact kind | formats | " + " | ".join(h for _, h, _ in COLUMNS)
+             + " |", "|---|---|" + "---:|" * len(COLUMNS)]
     for kind, tol in TOLERANCES.items():
         cells = [("-" if getattr(tol, field) is None else fmt.format(getattr(tol, field)))
                  for field, _, fmt in COLUMNS]
-        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines.append(f"| {kind} | {', '.join(formats_with(kind))} | " + " | ".join(cells) + " |")
     return "\n".join(lines + ["", END])
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imdb_edge import helpers
 from imdb_edge.atomic import atomic_write
 from imdb_edge.errors import ImdbEdgeError
 from imdb_edge.runtime.text import (NOTEBOOK, TOKENIZER_VERSION, Convention,
@@ -189,11 +190,20 @@ def load_archive(path: str | os.PathLike, *, word_index: str | os.PathLike | Non
     return dataset
 
 
-def _find_word_index(archive: Path) -> Path:
-    for folder in (archive, archive.parent, archive.parent.parent):  # archive: may be a folder
+def word_index_beside(source: Path) -> Path | None:
+    """The word index found beside a dataset (in it, when it is a folder, or one or two
+    folders up), or None."""
+    for folder in (source, source.parent, source.parent.parent):
         if (folder / WORD_INDEX_NAME).is_file():
             return folder / WORD_INDEX_NAME
-    raise DataError(f"no {WORD_INDEX_NAME} beside {archive}; pass --word-index PATH")
+    return None
+
+
+def _find_word_index(archive: Path) -> Path:
+    found = word_index_beside(archive)
+    if found is None:
+        raise DataError(f"no {WORD_INDEX_NAME} beside {archive}; pass --word-index PATH")
+    return found
 
 
 def _read_reviews(path: Path) -> dict[str, list[tuple[int, int, str]]]:
@@ -232,14 +242,10 @@ def source_digest(path: Path) -> str:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return helpers.file_sha256(path)
     except OSError as exc:
         raise DataError(f"cannot read {path} ({exc.strerror or exc})") from exc
-    return h.hexdigest()
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int):

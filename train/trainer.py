@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_edge import __version__
+from imdb_edge import __version__, errors
 from imdb_edge.atomic import atomic_write, atomic_write_text
 from imdb_edge.runtime.text import TOKENIZER_VERSION
 from imdb_edge.spec import REFERENCE, ModelSpec
@@ -65,20 +65,9 @@ def train(config: TrainConfig, log=print) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out / "checkpoint"
-
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-    x_train, y_train = dataset.x_train, dataset.y_train
-    if config.select_on == "val":
-        x_train, y_train, x_sel, y_sel = data_lib.split_validation(
-            x_train, y_train, config.val_fraction, config.seed)
-    else:
-        x_sel, y_sel = dataset.x_test, dataset.y_test
+    _seed(config)
+    rows = _selection_split(dataset, config)
+    x_train, _, x_sel, _ = rows
     log(f"data: {dataset.source} ({len(x_train)} train, {len(x_sel)} {config.select_on}, "
         f"{len(dataset.x_test)} test)")
 
@@ -88,20 +77,10 @@ def train(config: TrainConfig, log=print) -> dict:
     log(f"replicas: {strategy.num_replicas_in_sync} ({config.distribute})")
 
     while not stopped:
-        epoch = state.epoch + 1
-        t0 = time.time()
-        # Shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
-        fit = model.fit(x_train[order], y_train[order], batch_size=config.batch_size,
-                        epochs=1, shuffle=False, verbose=1 if sys.stderr.isatty() else 0)
-        loss = float(fit.history["loss"][-1])
-        _, accuracy = model.evaluate(x_sel, y_sel, batch_size=config.batch_size, verbose=0)
-        lr_used = state.lr
-        decision = step(state, accuracy, min_epochs=config.min_epochs, max_epochs=config.max_epochs)
-        epochs.append(dict(epoch=epoch, loss=loss, train_accuracy=float(fit.history["accuracy"][-1]),
-                           accuracy=float(accuracy), lr=lr_used, seconds=round(time.time() - t0, 2)))
-        log(f"epoch {epoch:3d}  loss {loss:.4f}  {config.select_on} accuracy {accuracy:.4f}  "
-            f"lr {lr_used:.1e}  {epochs[-1]['seconds']:.1f}s"
+        entry, decision = _fit_epoch(model, rows, state, config)
+        epochs.append(entry)
+        log(f"epoch {entry['epoch']:3d}  loss {entry['loss']:.4f}  {config.select_on} accuracy "
+            f"{entry['accuracy']:.4f}  lr {entry['lr']:.1e}  {entry['seconds']:.1f}s"
             + ("  (best)" if decision.improved else "") + ("  -> lr / 10" if decision.drop_lr else ""))
         if decision.drop_lr:
             with strategy.scope():
@@ -112,13 +91,8 @@ def train(config: TrainConfig, log=print) -> dict:
                 f"({config.select_on} accuracy {state.best_accuracy:.4f})")
             stopped = True
 
-    # Shipped without optimizer state: loading uncompiled drops it.
-    best = keras.models.load_model(ckpt_dir / _epoch_file(state.best_epoch), compile=False,
-                                   safe_mode=True)
-    _save_keras(best, out / "model.keras")
-    best.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    _, test_accuracy = best.evaluate(dataset.x_test, dataset.y_test,
-                                     batch_size=config.batch_size, verbose=0)
+    test_accuracy = _ship_best(ckpt_dir / _epoch_file(state.best_epoch), out / "model.keras",
+                               dataset, config)
     report = dict(
         config=dataclasses.asdict(config), model=spec.to_dict(), epochs=epochs,
         epochs_run=len(epochs),
@@ -138,6 +112,56 @@ def train(config: TrainConfig, log=print) -> dict:
     return report
 
 
+def _seed(config: TrainConfig) -> None:
+    """Seed weights, dropout and shuffling; with ``deterministic``, TensorFlow's ops too."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _selection_split(dataset, config: TrainConfig) -> tuple:
+    """(x_train, y_train, x_sel, y_sel): the rows trained on and the rows the schedule
+    decides on, held-out training rows ("val") or the test set ("test")."""
+    if config.select_on == "val":
+        return data_lib.split_validation(dataset.x_train, dataset.y_train,
+                                         config.val_fraction, config.seed)
+    return dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test
+
+
+def _fit_epoch(model, rows: tuple, state: ScheduleState, config: TrainConfig) -> tuple:
+    """Train one epoch and judge it on the selection rows: (its figures, the decision)."""
+    x_train, y_train, x_sel, y_sel = rows
+    epoch = state.epoch + 1
+    t0 = time.time()
+    # Shuffle order depends only on (seed, epoch), so a resumed run sees the same batches.
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(x_train))
+    fit = model.fit(x_train[order], y_train[order], batch_size=config.batch_size,
+                    epochs=1, shuffle=False, verbose=1 if sys.stderr.isatty() else 0)
+    loss = float(fit.history["loss"][-1])
+    _, accuracy = model.evaluate(x_sel, y_sel, batch_size=config.batch_size, verbose=0)
+    lr_used = state.lr
+    decision = step(state, accuracy, min_epochs=config.min_epochs, max_epochs=config.max_epochs)
+    entry = dict(epoch=epoch, loss=loss, train_accuracy=float(fit.history["accuracy"][-1]),
+                 accuracy=float(accuracy), lr=lr_used, seconds=round(time.time() - t0, 2))
+    return entry, decision
+
+
+def _ship_best(checkpoint: Path, path: Path, dataset, config: TrainConfig):
+    """Write ``checkpoint`` to ``path`` without optimizer state (loading uncompiled drops
+    it); returns its test accuracy."""
+    import keras
+
+    best = keras.models.load_model(checkpoint, compile=False, safe_mode=True)
+    _save_keras(best, path)
+    best.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    _, test_accuracy = best.evaluate(dataset.x_test, dataset.y_test,
+                                     batch_size=config.batch_size, verbose=0)
+    return test_accuracy
+
+
 def _start_or_resume(config: TrainConfig, spec: ModelSpec, ckpt_dir: Path, log):
     import keras
 
@@ -151,8 +175,8 @@ def _start_or_resume(config: TrainConfig, spec: ModelSpec, ckpt_dir: Path, log):
         saved = json.loads(state_file.read_text())
         # Checkpoints from before the gate was a setting trained sigmoid gates.
         if {"gate": "sigmoid", **saved["config"]} != _identity(config):
-            raise ValueError(f"{ckpt_dir} was written with other settings; resume with the same "
-                             "flags or pick a new --out")
+            raise errors.UsageError(f"{ckpt_dir} was written with other settings; resume with "
+                                    "the same flags or pick a new --out")
         state = ScheduleState(**saved["schedule"])
         model = keras.models.load_model(ckpt_dir / saved["last"], safe_mode=True)
         for variable, value in zip(_rng_states(model), saved["rng"]):
@@ -229,10 +253,10 @@ def _strategy(name: str):
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--distribute multi-worker needs TF_CONFIG set on every worker "
-                             "(see docs/training.md)")
+            raise errors.UsageError("--distribute multi-worker needs TF_CONFIG set on every "
+                                    "worker (see docs/training.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown --distribute {name!r}; choose none, mirrored or multi-worker")
+    raise errors.UsageError(f"unknown --distribute {name!r}; choose none, mirrored, multi-worker")
 
 
 def _versions() -> dict:

@@ -13,8 +13,6 @@ from imdb_edge.artifacts import find_artifacts
 from imdb_edge.bench.children import TIMEOUT_S, tail
 from imdb_edge.errors import ImdbEdgeError, UsageError
 
-# Automatic backend choice never picks full TensorFlow's interpreter for a device figure.
-DEFAULT_EXCLUDED = ("tensorflow_lite",)
 
 
 @dataclasses.dataclass
@@ -53,7 +51,7 @@ def probe_interpreter(python: str) -> dict:
     done = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True,
                           timeout=TIMEOUT_S)
     if done.returncode != 0:
-        raise ValueError(f"{python} cannot run imdb_edge (is the project installed there?): "
+        raise UsageError(f"{python} cannot run imdb_edge (is the project installed there?): "
                          f"{tail(done.stderr)}")
     return json.loads(done.stdout)
 
@@ -61,7 +59,7 @@ def probe_interpreter(python: str) -> dict:
 def plan_rows(options: BenchOptions, interpreters: list) -> list:
     """One row per artifact x backend x thread count; each backend runs in the first
     interpreter that has it."""
-    from imdb_edge.runtime.backends import BACKENDS, NAMES
+    from imdb_edge.runtime.backends import BACKENDS, NAMES, TENSORFLOW_BACKENDS
     from imdb_edge.runtime.sidecar import load_sidecar
 
     where = {}
@@ -71,9 +69,9 @@ def plan_rows(options: BenchOptions, interpreters: list) -> list:
     if options.backends:
         for name in options.backends:
             if name not in NAMES:
-                raise ValueError(f"unknown backend {name!r}; choose from {', '.join(NAMES)}")
+                raise UsageError(f"unknown backend {name!r}; choose from {', '.join(NAMES)}")
             if name not in where:
-                raise ValueError(f"backend {name} is installed in none of "
+                raise UsageError(f"backend {name} is installed in none of "
                                  f"{', '.join(i['python'] for i in interpreters)}; add an "
                                  "interpreter that has it with --python")
     rows = []
@@ -81,7 +79,7 @@ def plan_rows(options: BenchOptions, interpreters: list) -> list:
         side = load_sidecar(path)
         names = [b.name for b in BACKENDS if b.format == side.format and b.name in where and
                  (b.name in options.backends if options.backends
-                  else b.name not in DEFAULT_EXCLUDED)]
+                  else b.name not in TENSORFLOW_BACKENDS)]
         for backend in names:
             # numpy's BLAS takes its thread count from the environment: one row only.
             for threads in (options.threads if backend != "numpy" else (None,)):
@@ -92,7 +90,7 @@ def plan_rows(options: BenchOptions, interpreters: list) -> list:
                                  threads="default" if threads is None else threads,
                                  python=where[backend], size_bytes=path.stat().st_size))
     if not rows:
-        raise ValueError("no artifact has an installed backend to run it"
+        raise UsageError("no artifact has an installed backend to run it"
                          + (f" among {', '.join(options.backends)}" if options.backends else ""))
     return rows
 
@@ -142,7 +140,7 @@ def review_ids(options: BenchOptions, log, spec=None):
                                validate=options.reviews)
             x_test, where = loaded.reviews, loaded.source
             if not len(x_test):
-                raise ValueError("it holds no test reviews")
+                raise UsageError("it holds no test reviews")
             reps = -(-options.reviews // len(x_test))
             ids = np.tile(x_test, (reps, 1))[:options.reviews].astype(np.int32)
             return ids, f"the first {options.reviews} test reviews of {where}" + (

@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from imdb_edge.errors import UsageError
 from imdb_edge.bench.measure import (BLOCK, PADDED_SINGLE_CALLS, measure_baselines,
                                      measure_cold_starts, measure_warm)
 from imdb_edge.bench.plan import (BenchOptions, keras_rows, machine_description, model_spec,
                                   plan_rows, probe_interpreter, review_ids)
 from imdb_edge.bench.report import finish_rows
 from imdb_edge.bench.worker import WARMUP
+from imdb_edge.errors import UsageError
 
 
 def bench(options: BenchOptions, log: Callable[[str], None] = None) -> dict:
@@ -36,7 +36,7 @@ def bench(options: BenchOptions, log: Callable[[str], None] = None) -> dict:
         if not Path(options.keras).is_file():
             raise UsageError(f"Keras model {options.keras} not found")
         if keras_python is None:
-            raise ValueError("--keras needs keras and TensorFlow in one of the interpreters "
+            raise UsageError("--keras needs keras and TensorFlow in one of the interpreters "
                              f"({', '.join(i['python'] for i in interpreters)})")
         rows = keras_rows(options.keras, keras_python) + rows
     log(f"{len(rows)} rows: " + ", ".join(f"{r['artifact']}/{r['backend']}" for r in rows))
@@ -71,14 +71,14 @@ def bench(options: BenchOptions, log: Callable[[str], None] = None) -> dict:
 
 def _check_options(options: BenchOptions) -> None:
     if not options.paths:
-        raise ValueError("give at least one artifact or folder of artifacts")
+        raise UsageError("give at least one artifact or folder of artifacts")
     for name in ("reviews", "batch", "cold_runs"):
         value = getattr(options, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+            raise UsageError(f"{name} must be a whole number >= 1, got {value!r}")
     for threads in options.threads:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be whole numbers >= 1, got {threads!r}")
+            raise UsageError(f"threads must be whole numbers >= 1, got {threads!r}")
 
 
 def _stderr(message: str) -> None:

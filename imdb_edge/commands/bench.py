@@ -1,4 +1,11 @@
-"""`imdb-edge bench`: flags map one to one onto imdb_edge.bench.BenchOptions."""
+"""Measure artifacts x backends against Keras, side by side, on this machine.
+
+Measure size, load time, cold start, batch-1 latency (p50/p99), batch throughput and peak
+RSS of every artifact on every installed device backend, and of the Keras model (compiled
+tf.function call and model.predict), in one run, each row in processes of its own. Prints a
+Markdown table on stdout, progress on stderr. Exit 0, or 1 when a row could not be measured.
+"""
+# `imdb-edge bench`: flags map one to one onto imdb_edge.bench.BenchOptions.
 from __future__ import annotations
 
 import sys
@@ -8,14 +15,7 @@ from imdb_edge.commands.score import threads_arg
 from imdb_edge.errors import UsageError
 
 
-def add_parser(sub):
-    p = sub.add_parser(
-        "bench", help="measure artifacts x backends against Keras, side by side, on this machine",
-        description="Measure size, load time, cold start, batch-1 latency (p50/p99), batch "
-        "throughput and peak RSS of every artifact on every installed device backend, and of "
-        "the Keras model (compiled tf.function call and model.predict), in one run, each row "
-        "in processes of its own. Prints a Markdown table on stdout, progress on stderr. "
-        "Exit 0, or 1 when a row could not be measured.")
+def add_arguments(p) -> None:
     p.add_argument("paths", nargs="+", metavar="ARTIFACT_OR_DIR",
                    help="X.tflite, X.onnx, X.npz, or a folder of them (with sidecars)")
     p.add_argument("--keras", metavar="MODEL", help="the .keras model to compare with")
@@ -41,7 +41,6 @@ def add_parser(sub):
                    help="seed for random rows (default: %(default)s)")
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the table as Markdown")
-    return p
 
 
 def run(args) -> int:

@@ -1,7 +1,14 @@
-"""`imdb-edge doctor`: flags map onto imdb_edge.doctor.diagnose; prints its report.
+"""Check that this device can run artifacts (no TensorFlow needed).
 
-Runs on devices: nothing here or in imdb_edge.doctor imports TensorFlow.
+Print the platform, Python, numpy and the installed backends with their versions; for each
+ARTIFACT and each installed backend of its format, check its sidecar's ops against the
+runtime, load it, and replay the golden file beside it (X.golden.npz, else golden.npz in its
+folder) with the tolerance table `parity` uses. Exit 0 when every artifact works, 1
+otherwise, 2 bad usage.
 """
+# `imdb-edge doctor`: flags map onto imdb_edge.doctor.diagnose; prints its report.
+#
+# Runs on devices: nothing here or in the imdb_edge.doctor modules imports TensorFlow.
 from __future__ import annotations
 
 import json
@@ -9,27 +16,20 @@ import json
 from imdb_edge.commands.score import add_verify_key
 
 
-def add_parser(sub):
+def add_arguments(p) -> None:
     from imdb_edge.runtime.backends import NAMES
 
-    p = sub.add_parser(
-        "doctor", help="check that this device can run artifacts (no TensorFlow needed)",
-        description="Print the platform, Python, numpy and the installed backends with their "
-        "versions; for each ARTIFACT and each installed backend of its format, check its "
-        "sidecar's ops against the runtime, load it, and replay the golden file beside it "
-        "(X.golden.npz, else golden.npz in its folder) with the tolerance table `parity` "
-        "uses. Exit 0 when every artifact works, 1 otherwise, 2 bad usage.")
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT",
                    help="X.tflite, X.onnx, X.npz (or their .json sidecars), or a folder of them")
     p.add_argument("--backend", action="append", choices=NAMES,
                    help="only this backend; repeat for several (default: every installed one)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     add_verify_key(p)
-    return p
 
 
 def run(args) -> int:
-    from imdb_edge.doctor import diagnose, render
+    from imdb_edge.doctor import diagnose
+    from imdb_edge.doctor_render import render
     from imdb_edge.signing import key_from
 
     report = diagnose(args.artifacts, backends=args.backend,

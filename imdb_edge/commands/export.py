@@ -1,4 +1,10 @@
-"""`imdb-edge export`: flags map one to one onto imdb_edge.export.pipeline.ExportOptions."""
+"""Export quantized TFLite / ONNX / numpy artifacts, validated against Keras.
+
+Convert the trained Keras model to edge artifacts, each with a JSON sidecar; check that each
+loads on its target runtimes and matches Keras within the tolerance table; publish only
+artifacts that pass. Exit 0 all passed, 1 a check failed, 2 bad usage.
+"""
+# `imdb-edge export`: flags map one to one onto imdb_edge.export.pipeline.ExportOptions.
 from __future__ import annotations
 
 import sys
@@ -6,41 +12,39 @@ from pathlib import Path
 
 from imdb_edge.errors import UsageError, quiet_tensorflow
 
-FORMATS = ("tflite", "onnx", "numpy")
-MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
 PUBLISHED = ("PASS", "UNVALIDATED")  # the outcomes whose artifact was moved into --out
 
 
-def add_parser(sub):
-    p = sub.add_parser(
-        "export", help="export quantized TFLite / ONNX / numpy artifacts, validated against Keras",
-        description="Convert the trained Keras model to edge artifacts, each with a JSON sidecar; "
-        "check that each loads on its target runtimes and matches Keras within the tolerance "
-        "table; publish only artifacts that pass. Exit 0 all passed, 1 a check failed, 2 bad usage.")
-    p.add_argument("--format", action="append", choices=FORMATS + ("all",),
-                   help="artifact format; repeat for several (default: all = tflite, onnx, numpy)")
+def add_arguments(p) -> None:
+    from imdb_edge.export.formats import FORMATS, MODES, ON_MISMATCH, TARGETS
+    from imdb_edge.export.plan import ExportOptions
+
+    defaults = ExportOptions()
+    p.add_argument("--format", action="append", choices=(*FORMATS, "all"),
+                   help="artifact format; repeat for several (default: all = "
+                   f"{', '.join(FORMATS)})")
     p.add_argument("--quantize", nargs="+", choices=MODES, metavar="MODE",
                    help=f"modes to build: {', '.join(MODES)} (default: every mode the format "
                    "supports; int16x8 is TFLite-only, numpy is float32-only)")
     p.add_argument("--model", help="trained Keras model: a .keras or .h5 file (Keras 2 or 3) or a "
                    "Keras 2 SavedModel folder; read without running code from it (default: the "
-                   "committed models/reference/model.keras)")
-    p.add_argument("--out", default="artifacts", help="output folder (default: %(default)s)")
+                   "reference model shipped with imdb-edge)")
+    p.add_argument("--out", default=defaults.out, help="output folder (default: %(default)s)")
     p.add_argument("--data", help="dataset for calibration and validation, as for `train` "
                    "(default: $IMDB_EDGE_DATA, else the Keras download)")
-    p.add_argument("--batch", nargs="+", type=int, default=[1, 64], metavar="N",
-                   help="TFLite batch sizes to build, one artifact each (default: 1 64); "
-                   "ONNX and numpy artifacts take any batch")
-    p.add_argument("--calibration", type=int, default=500, metavar="N",
+    p.add_argument("--batch", nargs="+", type=int, default=list(defaults.batches), metavar="N",
+                   help="TFLite batch sizes to build, one artifact each (default: "
+                   f"{' '.join(map(str, defaults.batches))}); ONNX and numpy artifacts take any batch")
+    p.add_argument("--calibration", type=int, default=defaults.calibration, metavar="N",
                    help="training reviews used to calibrate int8/int16x8 (default: %(default)s)")
-    p.add_argument("--validate", type=int, default=2000, metavar="N",
+    p.add_argument("--validate", type=int, default=defaults.validate, metavar="N",
                    help="test reviews compared with Keras, plus edge cases (default: %(default)s)")
     p.add_argument("--no-validate", action="store_true", help="skip the comparison with Keras")
-    p.add_argument("--target", action="append",
-                   choices=("litert", "tflite-runtime-2.14", "onnxruntime"),
+    p.add_argument("--target", action="append", choices=TARGETS,
                    help="runtime each artifact must load on; repeat for several "
                    "(default: litert and tflite-runtime-2.14 for TFLite, onnxruntime for ONNX)")
-    p.add_argument("--on-mismatch", choices=("error", "warn"), default="error",
+    p.add_argument("--on-mismatch", choices=ON_MISMATCH, default=defaults.on_mismatch,
                    help="when an artifact would not load on a target: refuse it or warn (default: %(default)s)")
     p.add_argument("--int8-io", action="store_true",
                    help="give TFLite int8 artifacts an int8 output tensor (input ids stay int32)")
@@ -49,7 +53,6 @@ def add_parser(sub):
                    "X.sig with this private key (PEM, elliptic curve; needs the [sign] "
                    "extra); `score --verify-key` then refuses anything else")
     add_convention_flags(p)
-    return p
 
 
 def add_convention_flags(p) -> None:
@@ -85,11 +88,11 @@ def run(args) -> int:
     if args.sign_key:
         signing.signer(args.sign_key)  # a key that cannot sign is refused before the export
     quiet_tensorflow()
+    from imdb_edge.export.formats import FORMATS
     from imdb_edge.export.pipeline import ExportOptions, export
 
-    formats = FORMATS if not args.format or "all" in args.format else tuple(dict.fromkeys(args.format))
-    if any(b < 1 for b in args.batch):
-        raise UsageError("--batch sizes must be at least 1")
+    formats = tuple(FORMATS) if not args.format or "all" in args.format \
+        else tuple(dict.fromkeys(args.format))
     if args.calibration < 1 or args.validate < 1:
         raise UsageError("--calibration and --validate must be at least 1 (use --no-validate to skip)")
     options = ExportOptions(out=args.out, formats=formats,

@@ -1,26 +1,28 @@
-"""`imdb-edge parity`: flags map one to one onto imdb_edge.parity.ParityOptions and
-make_golden. With --golden nothing here or in imdb_edge.parity imports TensorFlow."""
+"""Compare artifacts with the Keras model on every installed backend.
+
+Score the test reviews, edge cases and seeded random rows with the Keras model and with
+every artifact on every installed backend that loads it; judge each with the tolerance table
+export uses; write report.json, report.md and plots. --make-golden stores the inputs and
+Keras outputs for a device, --golden replays them without TensorFlow. Exit 0 all pass, 1 any
+fails, 2 bad usage.
+"""
+# `imdb-edge parity`: flags map one to one onto imdb_edge.parity.ParityOptions and
+# make_golden. With --golden nothing here or in imdb_edge.parity imports TensorFlow.
 from __future__ import annotations
 
 from imdb_edge.commands.score import add_verify_key
 from imdb_edge.errors import UsageError, quiet_tensorflow
 
 
-def add_parser(sub):
+def add_arguments(p) -> None:
+    from imdb_edge.parity.golden import RANDOM_ROWS
     from imdb_edge.runtime.backends import NAMES
 
-    p = sub.add_parser(
-        "parity", help="compare artifacts with the Keras model on every installed backend",
-        description="Score the test reviews, edge cases and seeded random rows with the Keras "
-        "model and with every artifact on every installed backend that loads it; judge each "
-        "with the tolerance table export uses; write report.json, report.md and plots. "
-        "--make-golden stores the inputs and Keras outputs for a device, --golden replays them "
-        "without TensorFlow. Exit 0 all pass, 1 any fails, 2 bad usage.")
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT",
                    help="X.tflite, X.onnx, X.npz (or their .json sidecars), or a folder: every "
                    "artifact in its manifest.json and sidecars")
-    p.add_argument("--model", help="reference .keras model (default: the committed "
-                   "models/reference/model.keras)")
+    p.add_argument("--model", help="reference Keras model: .keras, .h5 or a Keras 2 SavedModel "
+                   "folder (default: the reference model shipped with imdb-edge)")
     p.add_argument("--data", help="dataset for the test reviews, as for `train` (default: "
                    "$IMDB_EDGE_DATA, else the Keras download; without either: edge rows only)")
     p.add_argument("--limit", type=int, metavar="N",
@@ -38,11 +40,10 @@ def add_parser(sub):
     p.add_argument("--threads", type=int, metavar="N",
                    help="interpreter threads per run, 1 to 64 (default: 1 when runs share "
                    "the CPUs)")
-    p.add_argument("--random-rows", type=int, default=64, metavar="N",
+    p.add_argument("--random-rows", type=int, default=RANDOM_ROWS, metavar="N",
                    help="seeded random id rows added to the edge cases (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     add_verify_key(p)
-    return p
 
 
 def run(args) -> int:

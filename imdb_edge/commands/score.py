@@ -1,8 +1,13 @@
-"""`imdb-edge score`: flags map onto imdb_edge.runtime.load and Model.score_texts/score_ids.
+"""Score reviews with an exported artifact (no TensorFlow needed).
 
-Runs on devices: nothing here or in the runtime imports TensorFlow. Input is read in
-batches, so memory is bounded by a batch and one review, not by the input's size.
+Score reviews with a .tflite, .onnx or .npz artifact (its .json sidecar and vocabulary
+beside it). Prints one JSON line per review, in input order: {"probability", "label",
+"tokens", "unknown"}. Exit status 2 on bad input.
 """
+# `imdb-edge score`: flags map onto imdb_edge.runtime.load and Model.score_texts/score_ids.
+#
+# Runs on devices: nothing here or in the runtime imports TensorFlow. Input is read in
+# batches, so memory is bounded by a batch and one review, not by the input's size.
 from __future__ import annotations
 
 import argparse
@@ -14,6 +19,7 @@ import stat
 import sys
 
 from imdb_edge.errors import UsageError
+
 
 # The longest review (one line) read, in bytes of UTF-8: a review costs a few copies of its
 # text while it is tokenised, and /dev/zero or a file without newlines must not be read
@@ -49,14 +55,9 @@ def add_verify_key(p) -> None:
                    "is parsed (default: $IMDB_EDGE_VERIFY_KEY; needs the [sign] extra)")
 
 
-def add_parser(sub):
+def add_arguments(p) -> None:
     from imdb_edge.runtime.backends import NAMES
 
-    p = sub.add_parser(
-        "score", help="score reviews with an exported artifact (no TensorFlow needed)",
-        description="Score reviews with a .tflite, .onnx or .npz artifact (its .json sidecar "
-        "and vocabulary beside it). Prints one JSON line per review, in input order: "
-        '{"probability", "label", "tokens", "unknown"}. Exit status 2 on bad input.')
     p.add_argument("artifact", help="X.tflite, X.onnx or X.npz")
     p.add_argument("stdin", nargs="?", choices=["-"], metavar="-",
                    help="read reviews from stdin, one per line")
@@ -75,7 +76,6 @@ def add_parser(sub):
     add_verify_key(p)
     p.add_argument("--threads", type=int, metavar="N",
                    help="interpreter threads (1 to 64)")
-    return p
 
 
 def run(args) -> int:

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from imdb_edge import __version__
+from imdb_edge import __version__, resources
 from imdb_edge.atomic import atomic_write
 from imdb_edge.errors import ImdbEdgeError, UsageError
 from imdb_edge.helpers import one_line
@@ -68,10 +68,9 @@ def keras_reference(model: Optional[str] = None, data: Optional[str] = None,
                     seed: int = SEED, log: Callable[[str], None] = stderr) -> Reference:
     """Run the Keras model on the test reviews and edge rows (imports TensorFlow)."""
     from imdb_edge.export import intake
-    from imdb_edge.export.pipeline import DEFAULT_MODEL
     from imdb_edge.export.rows import fit_rows
 
-    model_path = Path(model) if model else DEFAULT_MODEL
+    model_path = Path(model) if model else resources.reference_model()
     source = intake.load(str(model_path))  # any file kind, checked against the family
     keras_model, model_sha, spec = source.keras_model(), source.source["sha256"], source.spec
     reviews, labels, data_meta = _test_reviews(data, limit, log, spec)
@@ -214,10 +213,8 @@ def _limited(reference: Reference, limit: Optional[int]) -> Reference:
 
 def check_model(model: Optional[str]) -> None:
     """Refuse a missing reference model before TensorFlow is imported (seconds)."""
-    from imdb_edge.export.pipeline import DEFAULT_MODEL
-
-    path = Path(model) if model else DEFAULT_MODEL
-    if not path.is_file():
+    path = Path(model) if model else resources.reference_model()
+    if not path.exists():  # a file, or a SavedModel folder
         raise UsageError(f"model {path} not found; pass --model, or --golden to replay a "
                          "golden file without Keras")
 

@@ -11,12 +11,13 @@ from typing import Callable, Optional
 
 from imdb_edge.artifacts import find_artifacts
 from imdb_edge.errors import UsageError
-from imdb_edge.helpers import file_sha256, pip_hint, writable_folder_problem
+from imdb_edge.helpers import file_sha256, writable_folder_problem
 from imdb_edge.parity.golden import (RANDOM_ROWS, SEED, Reference, accuracy, check_model,
                                     keras_reference, load_golden, now, stderr, tolerance_table,
                                     versions)
 from imdb_edge.parity.score import check, run_all
-from imdb_edge.runtime.backends import BACKENDS, available_backends
+from imdb_edge.runtime.backends import (BACKENDS, TENSORFLOW_BACKENDS, available_backends,
+                                        install_hint)
 from imdb_edge.runtime.backends._common import MAX_THREADS
 from imdb_edge.runtime.sidecar import load_sidecar
 from imdb_edge.signing import verified_copies
@@ -25,7 +26,6 @@ __all__ = ["ParityOptions", "Report", "check", "run"]  # check: imdb_edge.parity
 
 REPORT_SCHEMA = 1
 # Backends that import TensorFlow: never used when replaying a golden file.
-TENSORFLOW_BACKENDS = ("tensorflow_lite",)
 
 
 @dataclasses.dataclass
@@ -71,9 +71,7 @@ def _backends_for(fmt: str, options: ParityOptions) -> tuple:
             skipped.append((info.name, "not selected (--backend)"))
             continue
         if info.name not in available_backends(fmt):
-            hint = ("pip install tensorflow" if info.extra == "train" else
-                    pip_hint(info.extra, info.package))
-            skipped.append((info.name, f"not installed ({hint})"))
+            skipped.append((info.name, f"not installed ({install_hint(info)})"))
         elif options.golden and info.name in TENSORFLOW_BACKENDS:
             skipped.append((info.name, "imports TensorFlow, which a golden replay never does"))
         else:

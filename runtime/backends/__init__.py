@@ -18,6 +18,7 @@ import importlib.util
 from typing import Optional
 
 from imdb_edge.errors import ImdbEdgeError
+from imdb_edge.helpers import pip_hint
 
 
 class BackendError(ImdbEdgeError, ValueError):
@@ -45,6 +46,9 @@ BACKENDS = (
     BackendInfo("numpy", "numpy", "numpy", None, "numpy_ref:NumpyBackend"),
 )
 NAMES = tuple(b.name for b in BACKENDS)
+# Backends that import full TensorFlow: never a device's, so never chosen for a device check
+# (doctor, a golden replay) or a device figure (bench) unless named.
+TENSORFLOW_BACKENDS = ("tensorflow_lite",)
 
 
 def is_installed(info: BackendInfo) -> bool:
@@ -71,7 +75,7 @@ def resolve(format: str, requested: Optional[str] = None) -> type:
                                f"{format}; {_listing(format)}")
         if not is_installed(info):
             raise BackendError(f"backend {requested!r} is not installed: "
-                               f"{_install_hint(info)} ({_listing(format)})")
+                               f"{install_hint(info)} ({_listing(format)})")
         return _import(info)
 
     failures = []
@@ -82,7 +86,7 @@ def resolve(format: str, requested: Optional[str] = None) -> type:
             return _import(info)
         except ImportError as exc:  # installed but broken (e.g. built for another numpy)
             failures.append(f"{info.name}: {exc}")
-    hints = " or ".join(_install_hint(b) for b in BACKENDS if b.format == format and b.extra
+    hints = " or ".join(install_hint(b) for b in BACKENDS if b.format == format and b.extra
                         and b.extra not in ("train",))
     detail = f" (installed but failed to import: {'; '.join(failures)})" if failures else ""
     raise BackendError(f"no backend for {format} artifacts is available: {hints}{detail}")
@@ -100,12 +104,12 @@ def _import(info: BackendInfo) -> type:
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls).checked()
 
 
-def _install_hint(info: BackendInfo) -> str:
-    if info.extra is None:
-        return f"pip install {info.package}"
-    if info.name == "tensorflow_lite":
+def install_hint(info: BackendInfo) -> str:
+    """The pip command that brings ``info``'s backend: our extra; the base install for the
+    numpy backend; TensorFlow itself for TensorFlow's interpreter, which no device extra has."""
+    if info.name in TENSORFLOW_BACKENDS:
         return "pip install tensorflow"
-    return f'pip install "imdb-edge[{info.extra}]"'
+    return pip_hint(info.extra, None if info.extra else "imdb-edge")
 
 
 def _listing(format: str) -> str:

@@ -14,6 +14,8 @@ import zipfile
 
 import numpy as np
 
+from imdb_edge.helpers import one_line
+
 from ..sidecar import ArtifactError
 
 # Float32 weights compress by ~1.1x; mostly-zero arrays compress more, but no model this
@@ -32,7 +34,7 @@ def check_members(model_bytes: bytes, artifact: str, names) -> None:
         archive = zipfile.ZipFile(io.BytesIO(model_bytes))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise ArtifactError(f"{artifact} is not a readable .npz ({type(exc).__name__}: "
-                            f"{' '.join(str(exc).split())[:200]})") from None
+                            f"{one_line(exc, 200)})") from None
     with archive:
         infos = archive.infolist()
         members = [info.filename for info in infos]
@@ -76,7 +78,7 @@ def _check_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, artifact: str
         raise
     except Exception as exc:  # noqa: BLE001 - zlib, zipfile and the npy header parser
         raise ArtifactError(f"{artifact} is not a readable .npz ({name}: "
-                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+                            f"{type(exc).__name__}: {one_line(exc, 200)})") from None
     if dtype.hasobject:
         raise ArtifactError(f"{artifact} is not a readable .npz ({name} holds Python objects, "
                             "which only pickle could read)")

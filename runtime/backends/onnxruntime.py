@@ -44,7 +44,7 @@ class OnnxRuntimeBackend(Backend):
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings on the user's terminal
         # One thread unless asked: this model's per-step matrices are too small to split,
-        # and thread hand-offs made batch-1 2.4x slower on 2 cores (docs/bench.md).
+        # so thread hand-offs only slow batch-1 calls down (benchmarks/README.md).
         options.intra_op_num_threads = threads or 1
         options.inter_op_num_threads = 1
         try:
