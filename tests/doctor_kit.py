@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_edge.doctor import BUILTIN_OPERATORS, GOLDEN_SUFFIX
+from imdb_edge.doctor import GOLDEN_SUFFIX
+from imdb_edge.doctor_ops import BUILTIN_OPERATORS
 from imdb_edge.metrics import edge_cases
 from imdb_edge.parity.golden import build_reference, save_golden
 from imdb_edge.runtime import load
@@ -74,13 +75,3 @@ def with_op_version(artifact: Path, folder: Path, name: str, version: int) -> Pa
     if not (folder / vocabulary).exists():
         shutil.copy(Path(artifact).parent / vocabulary, folder / vocabulary)
     return target
-
-
-def copy_artifact(artifact: Path, folder: Path) -> Path:
-    """``artifact`` with its sidecar and vocabulary in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    sidecar = json.loads(Path(f"{artifact}.json").read_text(encoding="utf-8"))
-    for name in (artifact.name, f"{artifact.name}.json",
-                 sidecar["preprocessing"]["vocabulary_file"]):
-        shutil.copy(artifact.parent / name, folder / name)
-    return folder / artifact.name

@@ -2,19 +2,13 @@
 find_artifacts reads only sidecars, so the artifact files here are placeholder bytes."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from imdb_edge.artifacts import find_artifacts
 from imdb_edge.errors import UsageError
-
-_spec = importlib.util.spec_from_file_location(
-    "generate_test_model", Path(__file__).resolve().parent / "generate_test_model.py")
-gen = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gen)
+from testkit import gen
 
 
 def fake(folder, name, fmt, quantization, batch=None):

@@ -8,13 +8,14 @@ import errno
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hardening_kit import PYTHON, cli, gen, one_error_line
+from testkit import PYTHON, cli, gen, one_error_line
+
+pytestmark = pytest.mark.hardening
 
 SCORE = [PYTHON, "-m", "imdb_edge.cli", "score"]
 

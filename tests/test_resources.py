@@ -2,7 +2,6 @@
 with today's tokenizer, and exactly what scripts/make_packaged_rows.py makes."""
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from imdb_edge import resources
 from imdb_edge.runtime import text
 from imdb_edge.spec import REFERENCE
+from testkit import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = Path(os.environ.get("IMDB_EDGE_DATA") or
@@ -69,10 +69,7 @@ def test_the_packaged_rows_load_as_a_dataset(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(not ARCHIVE.is_file(), reason=f"IMDB archive {ARCHIVE} not found")
 def test_the_packaged_files_are_what_the_script_makes_from_the_archive():
-    spec = importlib.util.spec_from_file_location(
-        "make_packaged_rows", ROOT / "scripts" / "make_packaged_rows.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("make_packaged_rows", ROOT / "scripts" / "make_packaged_rows.py")
     rows, vocabulary = script.build(str(ARCHIVE))
     committed = packaged()
     assert set(rows) == set(committed)

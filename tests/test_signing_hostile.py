@@ -14,9 +14,10 @@ import shutil
 import numpy as np
 import pytest
 
-from hardening_kit import cli, one_error_line
+from testkit import cli, one_error_line
 
 pytest.importorskip("model_signing", reason="the [sign] extra is not installed")
+pytestmark = pytest.mark.hardening
 
 
 def write_key(folder, name, key):

@@ -3,21 +3,13 @@ command runs end to end in seconds. Nothing here times anything: the tests check
 figure is measured and written, never how big it is."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-GENERATOR = Path(__file__).resolve().parents[1] / "generate_test_model.py"
-_spec = importlib.util.spec_from_file_location("generate_test_model", GENERATOR)
-gen = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gen)
-
-
-def installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+from testkit import gen, installed
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pytest
 from imdb_edge.bench.children import first_line
 from imdb_edge.bench.report import COLUMNS
 from imdb_edge.cli import main
+from testkit import run_cli
 
 # Figures every runtime row must carry (ratios need Keras, checked separately).
 MEASURED = ("size_bytes", "load_ms", "import_s", "cold_start_s", "cold_rss_mb",
@@ -22,9 +23,7 @@ TINY = ["--reviews", "3", "--batch", "2", "--cold-runs", "1", "--random-inputs"]
 
 
 def run_bench(capsys, *argv):
-    status = main(["bench", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_cli(capsys, "bench", *argv)
 
 
 def table_rows(markdown: str) -> list:

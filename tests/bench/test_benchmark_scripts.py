@@ -3,9 +3,7 @@ for the README can be produced again from a clean checkout. Nothing is timed: th
 check that each script measures what it claims and prints or writes it."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -13,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from testkit import make_npz
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from testkit import BENCHMARKS, installed, make_npz
+from testkit import run_benchmark as run_script
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tensorflow", "keras")),
+    pytest.mark.skipif(not all(installed(m) for m in ("tensorflow", "keras")),
                        reason="the benchmark scripts need TensorFlow and Keras (extra: train)"),
 ]
 
@@ -28,14 +25,6 @@ pytestmark = [
 def rows_npz(tmp_path_factory) -> Path:
     """200 train / 200 test padded rows: what the scripts read as --data."""
     return make_npz(tmp_path_factory.mktemp("rows") / "rows.npz")
-
-
-def run_script(name: str, *args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", IMDB_EDGE_CACHE=str(cwd / "cache"))
-    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)],
-                          capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    return done
 
 
 def test_train_epoch_times_three_loops(rows_npz, tmp_path):
@@ -54,7 +43,7 @@ def test_train_epoch_times_three_loops(rows_npz, tmp_path):
     assert loops["plain Keras"]["evaluate_seconds_mean"] is None  # only the trainer evaluates
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
+@pytest.mark.skipif(not installed("ai_edge_litert"),
                     reason="while_loop_variants.py times on LiteRT (extra: litert)")
 def test_while_loop_variants_prints_every_variant(tiny_keras, rows_npz, tmp_path):
     out = tmp_path / "variants.json"
@@ -93,7 +82,7 @@ def test_trial_hard_sigmoid_keeps_its_gate(tmp_path):
     assert done.returncode == 2 and "--gate is this trial's own setting" in done.stderr
 
 
-@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tf_keras", "h5py")),
+@pytest.mark.skipif(not all(installed(m) for m in ("tf_keras", "h5py")),
                     reason="user_models.py writes Keras 2 files with tf_keras")
 def test_user_models_exports_and_scores_every_file_kind(tmp_path):
     """Small sizes and the packaged rows: the same table the docs show, for two kinds."""

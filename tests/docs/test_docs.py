@@ -35,19 +35,22 @@ def test_the_generated_table_shows_every_bound_of_every_kind():
         assert f"\n| {kind} |" in rendered
 
 
+def test_every_mode_the_exporter_builds_has_exactly_one_tolerance():
+    from imdb_edge.export.formats import MODES
+    from imdb_edge.tolerances import TOLERANCES
+
+    assert list(TOLERANCES) == list(MODES)
+
+
 def exported_names():
-    """Patterns of every file name `imdb-edge export` writes (see export/pipeline.py)."""
+    """Patterns of every file name `imdb-edge export` writes (export/formats.py)."""
     import re
 
-    from imdb_edge.export.numpy_format import MODES as NUMPY
-    from imdb_edge.export.onnx import MODES as ONNX
-    from imdb_edge.export.tflite import MODES as TFLITE
+    from imdb_edge.export.formats import FORMATS
 
-    def one_of(modes):
-        return "|".join(map(re.escape, modes))
-
-    return re.compile(rf"imdb-(?:(?:{one_of(TFLITE)})-b\d+\.tflite|(?:{one_of(ONNX)})\.onnx|"
-                      rf"(?:{one_of(NUMPY)})\.npz)")
+    names = [re.escape(f.artifact_name(mode, 0)).replace("0", r"\d+") for f in FORMATS.values()
+             for mode in f.modes]
+    return re.compile("(?:" + "|".join(names) + ")")
 
 
 def test_the_docs_name_only_artifacts_the_exporter_writes():
@@ -60,3 +63,57 @@ def test_the_docs_name_only_artifacts_the_exporter_writes():
              for name in named.findall(doc.read_text(encoding="utf-8"))
              if not written.fullmatch(name)]
     assert not wrong, f"names the exporter never writes: {wrong}"
+
+
+def doc_commands():
+    """(doc, command) for every `imdb-edge ...`, `python ...` and `scripts/...` line in the
+    code blocks of the README and docs/, continuations joined, comments and prompts dropped."""
+    import re
+
+    found = []
+    for doc in [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md")),
+                ROOT / "benchmarks" / "README.md"]:
+        for block in re.findall(r"```(?:sh|console|bash)?\n(.*?)```", doc.read_text("utf-8"), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                line = re.sub(r"^\$ ", "", line.strip())
+                line = re.sub(r"\s+#.*$", "", line)
+                for part in re.split(r"\s*(?:&&|\|)\s*", line):
+                    if re.match(r"(\S*/)?(imdb-edge|python3?) |scripts/", part):
+                        found.append((doc.relative_to(ROOT).as_posix(), " ".join(part.split())))
+    return found
+
+
+def test_every_flag_in_the_docs_exists():
+    """A renamed or removed flag must not live on in a doc a user copies from."""
+    import shlex
+
+    from imdb_edge.cli import build_parser
+
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices
+    wrong = []
+    for doc, command in doc_commands():
+        words = shlex.split(command)
+        if not words[0].endswith("imdb-edge"):
+            continue
+        verb = verbs.get(words[1]) if len(words) > 1 else None
+        if verb is None:
+            wrong.append((doc, command, "no such verb"))
+            continue
+        known = {o for a in verb._actions for o in a.option_strings}
+        wrong += [(doc, command, w) for w in words[2:]
+                  if w.startswith("--") and w.split("=")[0] not in known]
+    assert not wrong, wrong
+
+
+def test_every_script_the_docs_run_exists():
+    import shlex
+
+    missing = []
+    for doc, command in doc_commands():
+        words = shlex.split(command)
+        script = next((w for w in words if w.endswith((".py", ".sh")) and "/" in w), None)
+        if script and script.startswith(("benchmarks/", "scripts/", "tests/")) \
+                and not (ROOT / script).is_file():
+            missing.append((doc, command))
+    assert not missing, missing

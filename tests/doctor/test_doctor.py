@@ -12,28 +12,20 @@ from pathlib import Path
 import pytest
 
 import doctor_kit
-import generate_test_model as gen
-from imdb_edge import doctor
-from imdb_edge.cli import main
-from testkit import IMPORT_BLOCKER
+from testkit import copy_artifact
+import testkit
+from imdb_edge import doctor_env, doctor_ops
+from testkit import IMPORT_BLOCKER, installed, write_tiny_models
 
 ROOT = Path(__file__).resolve().parents[2]
-HAS_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
-HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+HAS_LITERT = installed("ai_edge_litert")
+HAS_ORT = installed("onnxruntime")
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """Tiny models: numpy always, ONNX with onnx, TFLite with TensorFlow (a subprocess)."""
-    folder = tmp_path_factory.mktemp("doctor_models")
-    weights = gen.make_weights()
-    gen.write_numpy_model(folder, weights=weights)
-    if importlib.util.find_spec("onnx"):
-        gen.write_onnx_models(folder, weights)
-    if importlib.util.find_spec("tensorflow"):
-        subprocess.run([sys.executable, str(ROOT / "tests" / "generate_test_model.py"),
-                        str(folder), "--tflite"], capture_output=True, timeout=900)
-    return folder
+    return write_tiny_models(tmp_path_factory.mktemp("doctor_models"))
 
 
 def need(path: Path) -> Path:
@@ -43,9 +35,7 @@ def need(path: Path) -> Path:
 
 
 def run_cli(args, capsys) -> tuple:
-    code = main(["doctor", *map(str, args)])
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return testkit.run_cli(capsys, "doctor", *args)
 
 
 def test_environment_report_lists_platform_python_numpy_and_backends(capsys):
@@ -67,11 +57,11 @@ def test_environment_report_lists_platform_python_numpy_and_backends(capsys):
 
 
 def test_all_ok_with_golden_files_beside_the_artifacts(tiny, tmp_path, capsys):
-    npz = doctor_kit.copy_artifact(tiny / "tiny.npz", tmp_path)
+    npz = copy_artifact(tiny / "tiny.npz", tmp_path)
     doctor_kit.write_golden(npz, npz)
     artifacts = [npz]
     if HAS_ORT and (tiny / "tiny_bany.onnx").exists():
-        onnx = doctor_kit.copy_artifact(tiny / "tiny_bany.onnx", tmp_path)
+        onnx = copy_artifact(tiny / "tiny_bany.onnx", tmp_path)
         doctor_kit.write_golden(onnx, npz)
         artifacts.append(onnx)
     code, out, _ = run_cli([*artifacts, "--json"], capsys)
@@ -89,7 +79,7 @@ def test_all_ok_with_golden_files_beside_the_artifacts(tiny, tmp_path, capsys):
 
 
 def test_a_folder_golden_npz_serves_every_artifact_in_it(tiny, tmp_path, capsys):
-    npz = doctor_kit.copy_artifact(tiny / "tiny.npz", tmp_path)
+    npz = copy_artifact(tiny / "tiny.npz", tmp_path)
     doctor_kit.write_golden(npz, npz, path=tmp_path / "golden.npz")
     code, out, _ = run_cli([tmp_path, "--json"], capsys)
     [entry] = json.loads(out)["artifacts"]
@@ -98,7 +88,7 @@ def test_a_folder_golden_npz_serves_every_artifact_in_it(tiny, tmp_path, capsys)
 
 
 def test_a_failing_golden_file_fails_with_the_broken_tolerance(tiny, tmp_path, capsys):
-    npz = doctor_kit.copy_artifact(tiny / "tiny.npz", tmp_path)
+    npz = copy_artifact(tiny / "tiny.npz", tmp_path)
     doctor_kit.write_golden(npz, npz, shift=0.01)
     code, out, _ = run_cli([npz, "--json"], capsys)
     [entry] = json.loads(out)["artifacts"]
@@ -111,7 +101,7 @@ def test_a_failing_golden_file_fails_with_the_broken_tolerance(tiny, tmp_path, c
 
 
 def test_a_corrupt_golden_file_is_a_failure_not_a_crash(tiny, tmp_path, capsys):
-    npz = doctor_kit.copy_artifact(tiny / "tiny.npz", tmp_path)
+    npz = copy_artifact(tiny / "tiny.npz", tmp_path)
     Path(f"{npz}.golden.npz").write_bytes(b"not a zip")
     code, out, _ = run_cli([npz, "--json"], capsys)
     [entry] = json.loads(out)["artifacts"]
@@ -128,7 +118,7 @@ def test_op_versions_the_runtime_lacks_are_named_and_the_load_fails(tiny, tmp_pa
     assert code == 1 and entry["status"] == "fail"
     assert check["ops"]["status"] == "fail"
     assert check["ops"]["missing"] == ["FULLY_CONNECTED v99 is not registered by litert "
-                                       f"{doctor._version('litert')}"]
+                                       f"{doctor_env.backend_version('litert')}"]
     assert check["load"]["status"] == "fail" and "FULLY_CONNECTED" in check["load"]["reason"]
 
 
@@ -148,19 +138,19 @@ def test_opcode_probe_model_is_what_the_schema_reads_and_litert_judges():
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.interpreter import Interpreter
 
-    code = doctor.BUILTIN_OPERATORS.index("STABLEHLO_CASE")      # > 127: both fields used
-    model = schema.ModelT.InitFromPackedBuf(bytearray(doctor.opcode_model(code, 3)), 0)
+    code = doctor_ops.BUILTIN_OPERATORS.index("STABLEHLO_CASE")      # > 127: both fields used
+    model = schema.ModelT.InitFromPackedBuf(bytearray(doctor_ops.opcode_model(code, 3)), 0)
     [oc] = model.operatorCodes
     assert (oc.builtinCode, oc.deprecatedBuiltinCode, oc.version) == (code, 127, 3)
     assert len(model.subgraphs) == 1 and len(model.buffers) == 1
-    assert doctor.BUILTIN_OPERATORS == tuple(
+    assert doctor_ops.BUILTIN_OPERATORS == tuple(
         name for name, _ in sorted(((n, c) for n, c in vars(schema.BuiltinOperator).items()
                                     if n.isupper()), key=lambda nc: nc[1]))[:len(
-                                        doctor.BUILTIN_OPERATORS)]
-    fully_connected = doctor.BUILTIN_OPERATORS.index("FULLY_CONNECTED")
-    Interpreter(model_content=doctor.opcode_model(fully_connected, 1))
+                                        doctor_ops.BUILTIN_OPERATORS)]
+    fully_connected = doctor_ops.BUILTIN_OPERATORS.index("FULLY_CONNECTED")
+    Interpreter(model_content=doctor_ops.opcode_model(fully_connected, 1))
     with pytest.raises(ValueError, match="FULLY_CONNECTED"):
-        Interpreter(model_content=doctor.opcode_model(fully_connected, 99))
+        Interpreter(model_content=doctor_ops.opcode_model(fully_connected, 99))
 
 
 def test_a_missing_backend_fails_with_the_install_command_and_no_tensorflow(tiny, tmp_path):
@@ -196,7 +186,7 @@ def test_bad_usage_is_one_line_and_exit_2(tmp_path):
 
 
 def test_an_unreadable_sidecar_is_a_failed_artifact(tiny, tmp_path, capsys):
-    npz = doctor_kit.copy_artifact(tiny / "tiny.npz", tmp_path)
+    npz = copy_artifact(tiny / "tiny.npz", tmp_path)
     Path(f"{npz}.json").write_text("{not json")
     code, out, _ = run_cli([npz, "--json"], capsys)
     [entry] = json.loads(out)["artifacts"]

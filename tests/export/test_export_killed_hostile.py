@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from hardening_kit import PYTHON
+from testkit import PYTHON
 
 pytest.importorskip("keras", reason="the [export] extra (TensorFlow, Keras) is not installed")
 pytest.importorskip("tf2onnx", reason="the [export] extra (tf2onnx) is not installed")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.hardening]
 
 ARTIFACTS = ("imdb-float32.npz", "imdb-float32.onnx", "imdb-float32-b1.tflite")
 
@@ -126,18 +126,19 @@ def test_kill_after_the_first_artifact_is_published(source, tmp_path):
 DIE_IN_SIDECAR = r"""
 import os, signal, sys
 from imdb_edge.cli import main
-from imdb_edge.export import pipeline
+from imdb_edge.atomic import atomic_write
+from imdb_edge.export import publish
 
 def half_then_die(path, text):
     if str(path).endswith(".json") and not str(path).endswith("manifest.json"):
-        with pipeline.atomic_write(path, "w") as f:
+        with atomic_write(path, "w") as f:
             f.write(text[: len(text) // 2])
             f.flush()
             os.kill(os.getpid(), signal.SIGKILL)
     return real(path, text)
 
-real = pipeline.atomic_write_text
-pipeline.atomic_write_text = half_then_die
+real = publish.atomic_write_text
+publish.atomic_write_text = half_then_die
 sys.exit(main(sys.argv[1:]))
 """
 

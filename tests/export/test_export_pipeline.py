@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,7 +162,7 @@ def test_manifest_lists_the_set(exported):
 def test_manifest_ignores_unrelated_json(exported, tmp_path):
     """A user's own JSON in the output folder, even one with an "artifact" key, is neither
     listed nor fatal; the real sidecars still are."""
-    from imdb_edge.export.pipeline import write_manifest
+    from imdb_edge.export.manifest import write_manifest
 
     out, _, _, _ = exported
     folder = tmp_path / "out"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hardening_kit import cli, one_error_line
+from testkit import cli, one_error_line
 
 keras = pytest.importorskip("keras", reason="the [train] extra (TensorFlow, Keras) is not installed")
-pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
+pytestmark = [pytest.mark.hardening, pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.filterwarnings("ignore:__array__ implementation doesn.t accept a copy")]
 
 from imdb_edge.errors import ImdbEdgeError  # noqa: E402

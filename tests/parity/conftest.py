@@ -13,7 +13,6 @@ its own outputs standing in for Keras.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +22,8 @@ import pytest
 from imdb_edge import parity
 from imdb_edge.metrics import edge_cases
 from parity_helpers import (ARTIFACTS_ENV, FAST_RANDOM_ROWS, FAST_REVIEWS, MODEL_ENV,
-                            REFERENCE_MODEL, ROOT, SHARED_ARCHIVE, gen, installed)
+                            REFERENCE_MODEL, ROOT, SHARED_ARCHIVE)
+from testkit import copy_artifact, gen, installed
 
 
 # ---------------------------------------------------------------------- the real model
@@ -67,13 +67,14 @@ def exported(reference_model, shared_data, needs_tensorflow, tmp_path_factory) -
         return dict(folder=folder, outcomes={}, seconds=0.0)
     if not installed("tf2onnx"):
         pytest.skip("tf2onnx is not installed (pip install 'imdb-edge[export]')")
-    from imdb_edge.export.pipeline import FORMAT_NAMES, ExportOptions, export
+    from imdb_edge.export.formats import FORMATS
+    from imdb_edge.export.pipeline import ExportOptions, export
 
     folder = tmp_path_factory.mktemp("parity_artifacts")
     started = time.perf_counter()
     lines = []
     outcomes = export(ExportOptions(model=str(reference_model), out=str(folder),
-                                    formats=FORMAT_NAMES, modes=None, batches=(1, 64),
+                                    formats=tuple(FORMATS), modes=None, batches=(1, 64),
                                     data=shared_data, validate=0, on_mismatch="warn"),
                       log=lines.append)
     seconds = time.perf_counter() - started
@@ -142,8 +143,4 @@ def tiny_golden(tiny_folder, tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_copy(tiny_folder, tmp_path) -> Path:
     """A private copy of the tiny artifact (with sidecar and vocabulary) to tamper with."""
-    folder = tmp_path / "artifacts"
-    folder.mkdir()
-    for name in ("tiny.npz", "tiny.npz.json", "vocab.txt"):
-        shutil.copy(tiny_folder / name, folder / name)
-    return folder / "tiny.npz"
+    return copy_artifact(tiny_folder / "tiny.npz", tmp_path / "artifacts")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -21,11 +20,6 @@ SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_v1.tar.gz"
 FAST_REVIEWS = 500          # test reviews in the fast tier (plus edge and random rows)
 FAST_RANDOM_ROWS = 32
 
-_gen_spec = importlib.util.spec_from_file_location(
-    "generate_test_model", ROOT / "tests" / "generate_test_model.py")
-gen = importlib.util.module_from_spec(_gen_spec)
-_gen_spec.loader.exec_module(gen)
-
 BLOCKED_CLI = IMPORT_BLOCKER + """
 from imdb_edge.cli import main
 status = main(sys.argv[1:])
@@ -33,13 +27,6 @@ leaked = [m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "
 assert not leaked, leaked
 sys.exit(status)
 """
-
-
-def installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def blocked_cli(*argv, python: str = sys.executable, timeout: float = 900):
@@ -90,13 +77,3 @@ def rehash(artifact: Path) -> None:
     data = artifact.read_bytes()
     meta.update(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
     side.write_text(json.dumps(meta, indent=2))
-
-
-def copy_artifact(artifact: Path, folder: Path) -> Path:
-    """Copy an artifact with its sidecar and vocabulary into ``folder``."""
-    import shutil
-
-    side = json.loads(Path(f"{artifact}.json").read_text())
-    for name in (artifact.name, f"{artifact.name}.json", side["preprocessing"]["vocabulary_file"]):
-        shutil.copy(artifact.parent / name, folder / name)
-    return folder / artifact.name

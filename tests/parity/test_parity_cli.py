@@ -14,14 +14,12 @@ import pytest
 
 from imdb_edge import parity
 from imdb_edge.cli import main
-from parity_helpers import (blocked_cli, copy_artifact, find_artifact, gen, rehash,
-                            rewrite_npz, tflite214_python)
+from parity_helpers import blocked_cli, find_artifact, rehash, rewrite_npz, tflite214_python
+from testkit import copy_artifact, gen, run_cli
 
 
 def parity_cli(capsys, *argv):
-    status = main(["parity", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_cli(capsys, "parity", *argv)
 
 
 def report_of(folder) -> dict:

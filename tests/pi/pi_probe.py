@@ -1,7 +1,7 @@
 """Score reviews with the project's runtime and print one JSON object: run on both sides.
 
     scripts/pi_emulation.sh run --backend litert -- tests/pi/pi_probe.py \
-        --artifact artifacts/imdb_float32.tflite --backend litert --reviews reviews.json
+        --artifact artifacts/imdb-float32-b1.tflite --backend litert --reviews reviews.json
 
 The same file runs under the emulated aarch64 Python and on the x86_64 host (both through
 scripts/pi_emulation.sh, each with only numpy + one backend on its path), so the two JSON

@@ -10,6 +10,7 @@ import json
 import pytest
 
 import doctor_kit
+from testkit import copy_artifact
 
 pytestmark = [pytest.mark.pi, pytest.mark.slow]
 
@@ -80,9 +81,9 @@ def test_doctor_on_a_32_bit_board_golden_pass_golden_fail_and_no_onnx(pi_emulati
     onnx = [p for p in pi_artifacts.get("onnx", []) if p.name == "tiny_bany.onnx"]
     if not numpy or not onnx:
         pytest.skip("needs the tiny numpy and ONNX models (onnx on the host)")
-    good = doctor_kit.copy_artifact(numpy[0], tmp_path / "good")
+    good = copy_artifact(numpy[0], tmp_path / "good")
     doctor_kit.write_golden(good, numpy[0])
-    bad = doctor_kit.copy_artifact(numpy[0], tmp_path / "bad")
+    bad = copy_artifact(numpy[0], tmp_path / "bad")
     doctor_kit.write_golden(bad, numpy[0], shift=0.01)
     code, report = doctor(pi_emulation, "bookworm-armhf", "numpy", [good, bad, onnx[0]])
     assert code == 1

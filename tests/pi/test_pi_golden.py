@@ -11,7 +11,6 @@ random rows, and each artifact is batch 1 or any batch.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from testkit import installed
 
 pytestmark = [pytest.mark.pi, pytest.mark.slow]
 
@@ -53,7 +54,7 @@ def _cli(args: list, cwd: Path) -> None:
 def host_side(tmp_path_factory):
     """Artifacts exported from the reference model and the golden file, made on x86_64."""
     missing = [what for what, ok in (
-        ("TensorFlow on the host", importlib.util.find_spec("tensorflow") is not None),
+        ("TensorFlow on the host", installed("tensorflow")),
         (str(REFERENCE_MODEL), REFERENCE_MODEL.is_file()),
         (str(SHARED_ARCHIVE), SHARED_ARCHIVE.is_file())) if not ok]
     if missing:

@@ -9,11 +9,7 @@ made (a device venv), set IMDB_EDGE_TEST_MODELS to a folder written elsewhere by
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +18,8 @@ import pytest
 from imdb_edge.runtime import load
 from imdb_edge.runtime.model import Model
 from imdb_edge.runtime.sidecar import load_sidecar, load_vocabulary
-from runtime_helpers import GENERATOR, FakeBackend, gen
-
-def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+from runtime_helpers import FakeBackend
+from testkit import copy_artifact, gen, write_tiny_models
 
 
 @pytest.fixture(scope="session")
@@ -35,16 +29,7 @@ def model_dir(tmp_path_factory) -> Path:
         folder = Path(given)
         assert (folder / "tiny.npz").is_file(), f"IMDB_EDGE_TEST_MODELS={given} has no tiny.npz"
         return folder
-    folder = tmp_path_factory.mktemp("tiny_models")
-    weights = gen.make_weights()
-    gen.write_numpy_model(folder, weights=weights)
-    if _installed("onnx"):
-        gen.write_onnx_models(folder, weights)
-    if _installed("tensorflow"):
-        done = subprocess.run([sys.executable, str(GENERATOR), str(folder), "--tflite"],
-                              capture_output=True, text=True, timeout=600)
-        (folder / "tflite_generator.log").write_text(done.stdout + done.stderr)
-    return folder
+    return write_tiny_models(tmp_path_factory.mktemp("tiny_models"))
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +52,7 @@ def reference_probs(numpy_model, reference_ids) -> np.ndarray:
 @pytest.fixture
 def model_copy(model_dir, tmp_path) -> Path:
     """A private copy of the numpy model (artifact, sidecar, vocabulary) to tamper with."""
-    for name in ("tiny.npz", "tiny.npz.json", "vocab.txt"):
-        shutil.copy(model_dir / name, tmp_path / name)
-    return tmp_path / "tiny.npz"
+    return copy_artifact(model_dir / "tiny.npz", tmp_path)
 
 
 @pytest.fixture

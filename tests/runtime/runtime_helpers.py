@@ -1,18 +1,12 @@
 """Helpers shared by the runtime tests (imported by name: tests/runtime is on sys.path)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from imdb_edge.runtime import available_backends
-
-GENERATOR = Path(__file__).resolve().parents[1] / "generate_test_model.py"
-_spec = importlib.util.spec_from_file_location("generate_test_model", GENERATOR)
-gen = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gen)
 
 # Tolerances, one table. float32 throughout: the numpy backend against Keras, backends
 # against each other (different kernels and summation orders), and the same backend fed

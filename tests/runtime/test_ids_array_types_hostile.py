@@ -10,20 +10,20 @@ import numbers
 import numpy as np
 import pytest
 
-from hardening_kit import MAX_LEN, VOCAB
+from testkit import MAX_LEN, VOCAB
+
+pytestmark = pytest.mark.hardening
 
 BACKENDS = [("tiny.npz", "numpy"), ("tiny_bany.onnx", "onnxruntime"),
             ("tiny_bany.tflite", "litert")]
 
 
 @pytest.fixture(scope="module", params=BACKENDS, ids=[b for _, b in BACKENDS])
-def model(request, models):
-    from imdb_edge.runtime import available_backends, load
+def model(request, model_path):
+    from imdb_edge.runtime import load
 
     name, backend = request.param
-    if not (models / name).exists() or backend not in available_backends():
-        pytest.skip(f"{name} or backend {backend} is not available")
-    return load(models / name, backend=backend, threads=1)
+    return load(model_path(name, backend), backend=backend, threads=1)
 
 
 @pytest.fixture

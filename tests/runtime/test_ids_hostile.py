@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardening_kit import MAX_LEN, VOCAB, cli, one_error_line
+from testkit import MAX_LEN, VOCAB, cli, one_error_line
+
+pytestmark = pytest.mark.hardening
 
 BACKENDS = [("tiny.npz", "numpy"), ("tiny_bany.onnx", "onnxruntime"),
             ("tiny_bany.tflite", "litert"), ("tiny_b1.tflite", "litert")]
@@ -63,13 +65,11 @@ class Recorder:
 
 
 @pytest.fixture(scope="module", params=BACKENDS, ids=[f"{b}-{n}" for n, b in BACKENDS])
-def loaded(request, models):
-    from imdb_edge.runtime import available_backends, load
+def loaded(request, model_path):
+    from imdb_edge.runtime import load
 
     name, backend = request.param
-    if not (models / name).exists() or backend not in available_backends():
-        pytest.skip(f"{name} or backend {backend} is not available")
-    return load(models / name, backend=backend, threads=1)
+    return load(model_path(name, backend), backend=backend, threads=1)
 
 
 @pytest.fixture

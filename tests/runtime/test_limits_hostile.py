@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -18,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardening_kit import MAX_LEN, PYTHON, VOCAB, cli, gen, one_error_line
-from testkit import edit_sidecar
+from testkit import (MAX_LEN, PYTHON, TESTS, VOCAB, cli, edit_sidecar, gen, npy, npz_with,
+                     one_error_line)
+
+pytestmark = pytest.mark.hardening
 
 
 @pytest.fixture
@@ -225,20 +226,20 @@ def write_ids(path: Path, rows: int, seed: int = 0) -> Path:
 MEASURE_IDS = r"""
 import sys
 sys.path[:0] = [sys.argv[3]]
-from hardening_kit import rss_mb
+from testkit import peak_rss_mb, rss_mb
 import imdb_edge.runtime, imdb_edge.cli
 model = imdb_edge.runtime.load(sys.argv[1])  # backend, weights and buffers first
 model.predict_ids([[1] * 200] * 64)
 base = rss_mb("VmRSS")
 sys.stdout = open("/dev/null", "w")
 status = imdb_edge.cli.main(["score", sys.argv[1], "--ids", sys.argv[2]])
-print(status, base, rss_mb("VmHWM"), file=sys.stderr)
+print(status, base, peak_rss_mb(), file=sys.stderr)
 """
 
 
 def ids_peak_mb(model: Path, path: Path) -> float:
     done = subprocess.run([PYTHON, "-c", MEASURE_IDS, str(model), str(path),
-                           str(Path(__file__).parent)], capture_output=True, text=True,
+                           str(TESTS)], capture_output=True, text=True,
                           timeout=600)
     status, base, peak = done.stderr.split()[-3:]
     assert status == "0", done.stderr[-2000:]
@@ -299,20 +300,6 @@ def test_zero_and_tabs_are_fine(capsys, models, tmp_path):
 
 
 # --- .npz archives ---------------------------------------------------------------------------
-
-def npz_with(members: dict, compression=zipfile.ZIP_STORED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buffer.getvalue()
-
-
-def npy(array) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
 
 def zip_bomb(mb: int) -> bytes:
     """The six arrays, the embedding declaring ``mb`` MB of zeros (deflated to ~1/1000)."""

@@ -2,7 +2,7 @@
 stays flat over 100,000 scores.
 
 The 10,000-review runs use the "bag" models (embedding GATHER, mean, dense, sigmoid: see
-hardening_kit), which go through the same runtime and interpreter paths as the real network
+testkit), which go through the same runtime and interpreter paths as the real network
 some 50x faster; the tiny attention-LSTM (the real graph: a WHILE loop in TFLite, a Scan in
 ONNX) gets fewer reviews, and the pure-numpy LSTM fewer still.
 """
@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hardening_kit import PYTHON, random_reviews
+from testkit import PYTHON, TESTS, random_reviews
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.hardening]
 
 CASES = [("bag.tflite", "litert", 10_000), ("bag.onnx", "onnxruntime", 10_000),
          ("tiny_bany.tflite", "litert", 400), ("tiny_bany.onnx", "onnxruntime", 400),
@@ -72,13 +71,12 @@ def test_eight_threads_score_exactly_as_one(model_path, name, backend, n):
 SCORE_MANY = r"""
 import json, sys
 sys.path.insert(0, sys.argv[4])
-from hardening_kit import random_reviews, rss_mb
+from testkit import peak_rss_mb as peak, random_reviews, rss_mb
 from imdb_edge.runtime import load
 
 model = load(sys.argv[1], backend=sys.argv[2], threads=1)
 total, batch = int(sys.argv[3]), 64
 reviews = random_reviews(6400, seed=11)     # reused: the same memory for the text each round
-peak = lambda: rss_mb("VmHWM")
 samples, done = [], 0
 while done < total:
     for k in range(0, len(reviews), batch):
@@ -99,7 +97,7 @@ def test_memory_stays_flat_over_100000_scores(model_path):
     9 MB."""
     path = model_path("bag.tflite", "litert")
     done = subprocess.run([PYTHON, "-c", SCORE_MANY, str(path), "litert", "100000",
-                           str(Path(__file__).parent)], capture_output=True, text=True,
+                           str(TESTS)], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     samples = json.loads(done.stdout)

@@ -5,16 +5,16 @@ traceback from the CLI, or a NaN score. Each case here is one the fuzzer found
 """
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import numpy as np
 import pytest
 
-from hardening_kit import MAX_LEN, cli, gen, one_error_line
+from testkit import MAX_LEN, cli, gen, npy, npz_with, one_error_line
 
 from imdb_edge.runtime import ArtifactError, load
+
+pytestmark = pytest.mark.hardening
 
 ROWS = [[1, 14, 22, 16, 2] + [0] * (MAX_LEN - 5)]
 
@@ -50,27 +50,13 @@ def test_onnx_nan_output_is_refused(model_path, tmp_path):
         load(path).score_texts(["fine"])
 
 
-def _npz_with_member(name: str, data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr(name, data)
-    return buffer.getvalue()
-
-
-def _npy(array) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    return buffer.getvalue()
-
-
-NPY = _npy(np.ones(3, np.float32))
+NPY = npy(np.ones(3, np.float32))
 BROKEN_NPZ = {
     # numpy's header parser raises tokenize.TokenError, which is not a ValueError
-    "unclosed tuple in the header": _npz_with_member("bias.npy", NPY.replace(b"(3,)", b"(3, ", 1)),
-    "unclosed string in the header": _npz_with_member("bias.npy",
-                                                      NPY.replace(b"'descr'", b'"""', 1)),
-    "header that is not a dict": _npz_with_member("bias.npy", NPY.replace(b"{", b"[", 1)),
-    "zip member cut short": _npz_with_member("bias.npy", NPY)[:-30],
+    "unclosed tuple in the header": npz_with({"bias.npy": NPY.replace(b"(3,)", b"(3, ", 1)}),
+    "unclosed string in the header": npz_with({"bias.npy": NPY.replace(b"'descr'", b'"""', 1)}),
+    "header that is not a dict": npz_with({"bias.npy": NPY.replace(b"{", b"[", 1)}),
+    "zip member cut short": npz_with({"bias.npy": NPY})[:-30],
 }
 
 

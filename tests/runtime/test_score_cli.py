@@ -1,7 +1,6 @@
 """`imdb-edge score`: one JSON line per review; bad input is one line on stderr and exit 2."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -13,14 +12,12 @@ import pytest
 
 from imdb_edge.cli import main
 from runtime_helpers import artifact
+from testkit import cli
 
 
 def score(capsys, *argv, stdin: bytes | None = None, monkeypatch=None):
-    if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-    status = main(["score", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return status, [json.loads(line) for line in out.splitlines()], err
+    status, out, err = cli(capsys, "score", *argv, stdin=stdin, monkeypatch=monkeypatch)
+    return status, [json.loads(line) for line in out], err
 
 
 def test_texts(capsys, numpy_model, model_dir):

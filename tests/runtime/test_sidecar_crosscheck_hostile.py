@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardening_kit import MAX_LEN, bag_weights, cli, gen, one_error_line
-from testkit import edit_sidecar
+from testkit import (MAX_LEN, bag_onnx_bytes, bag_weights, cli, edit_sidecar, gen,
+                     one_error_line)
+
+pytestmark = pytest.mark.hardening
 
 FORMATS = [("tiny.npz", "numpy"), ("tiny_bany.onnx", "onnxruntime"),
            ("tiny_bany.tflite", "litert"), ("tiny_b1.tflite", "litert")]
@@ -87,22 +89,9 @@ def test_threshold_from_the_cli(copy_of, capsys):
 
 def bag_logit_onnx() -> bytes:
     """The bag model without its final sigmoid: it outputs logits (any real number)."""
-    from onnx import TensorProto, helper, numpy_helper
-
     weights = bag_weights()
     weights["dense_kernel"] = weights["dense_kernel"] * 10
-    nodes = [helper.make_node("Gather", ["embedding", "ids"], ["e"], axis=0),
-             helper.make_node("ReduceMean", ["e"], ["pooled"], axes=[1], keepdims=0),
-             helper.make_node("MatMul", ["pooled", "dense_kernel"], ["logit_k"]),
-             helper.make_node("Add", ["logit_k", "dense_bias"], ["probability"])]
-    graph = helper.make_graph(
-        nodes, "logits", [helper.make_tensor_value_info("ids", TensorProto.INT32,
-                                                        ["batch", MAX_LEN])],
-        [helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1])],
-        [numpy_helper.from_array(v, k) for k, v in weights.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model.SerializeToString()
+    return bag_onnx_bytes(weights, logits=True)
 
 
 def test_outputs_outside_0_1_are_refused(tmp_path, capsys):

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from hardening_kit import PYTHON, cli, one_error_line
-from testkit import edit_sidecar
+from testkit import PYTHON, cli, edit_sidecar, one_error_line
 
 from imdb_edge.runtime import ArtifactError, load
+
+pytestmark = pytest.mark.hardening
 
 
 @pytest.fixture

@@ -16,9 +16,11 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from hardening_kit import PYTHON, cli, one_error_line
+from testkit import PYTHON, TESTS, cli, one_error_line
 
 from imdb_edge.runtime import text
+
+pytestmark = pytest.mark.hardening
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed")
 from hypothesis import given, settings  # noqa: E402
@@ -53,18 +55,18 @@ EXPECTED_TOKENS = {"words": 7 * TEN_MB // 32, "one word": 1, "punctuation": 0, "
 # Run in a child: the peak RSS of a fresh process says what scoring one review cost.
 MEASURE = r"""
 import json, sys, time
-sys.path.insert(0, sys.argv[3])
-from hardening_kit import rss_mb
-from test_hardening_text import huge
+sys.path[:0] = [sys.argv[3], sys.argv[4]]
+from testkit import peak_rss_mb
+from test_text_hostile import huge
 from imdb_edge.runtime import load
 model = load(sys.argv[1])
 model.score_texts(["warm up"])
 review = huge(sys.argv[2])
-before = rss_mb("VmHWM")
+before = peak_rss_mb()
 started = time.perf_counter()
 [result] = model.score_texts([review])
 seconds = time.perf_counter() - started
-extra = rss_mb("VmHWM") - before
+extra = peak_rss_mb() - before
 print(json.dumps(dict(result, seconds=seconds, extra_mb=extra,
                       text_mb=len(review.encode("utf-8", "surrogatepass")) / 1e6)))
 """
@@ -79,8 +81,8 @@ def test_a_10_mb_review_costs_bounded_time_and_memory(model_path, kind):
     from pathlib import Path
 
     done = subprocess.run([PYTHON, "-c", MEASURE, str(model_path("tiny.npz")), kind,
-                           str(Path(__file__).parent)], capture_output=True, text=True,
-                          timeout=300)
+                           str(TESTS), str(Path(__file__).parent)], capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     print(f"{kind}: {result['seconds']:.2f} s, +{result['extra_mb']:.0f} MB peak RSS for "

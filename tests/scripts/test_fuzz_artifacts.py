@@ -14,7 +14,13 @@ import warnings
 
 import pytest
 
-from hardening_kit import FUZZER, fuzz, keep
+from testkit import PROJECT, keep, load_script
+
+FUZZER = PROJECT / "scripts" / "fuzz_artifacts.py"
+fuzz = load_script("fuzz_artifacts", FUZZER)
+mutations = load_script("fuzz_mutations", FUZZER.parent / "fuzz_mutations.py")
+
+pytestmark = pytest.mark.hardening
 
 N = int(os.environ.get("IMDB_EDGE_FUZZ_N", fuzz.DEFAULT_N))
 FORMATS = [("tiny_bany.tflite", "litert"), ("tiny_bany.onnx", "onnxruntime"),
@@ -42,7 +48,7 @@ def test_mutations_aim_at_structure_not_weights(model_path, name, backend):
     """Random floats fill ~99 % of these files; the regions the mutator aims at are the few
     KB of headers, tables and tags around them."""
     data = model_path(name).read_bytes()
-    regions = fuzz.structure_regions(data)
+    regions = mutations.structure_regions(data)
     covered = sum(end - start for start, end in regions)
     assert regions[0][0] == 0 and regions[-1][1] == len(data)
     assert 2048 <= covered < len(data) // 20

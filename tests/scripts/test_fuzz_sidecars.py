@@ -15,11 +15,13 @@ import sys
 
 import pytest
 
-from hardening_kit import PROJECT, keep
+from testkit import PROJECT, keep
 
 sys.path.insert(0, str(PROJECT / "scripts"))  # the fuzzer imports its sibling modules
 import fuzz_sidecars  # noqa: E402
 import sidecar_cases  # noqa: E402
+
+pytestmark = pytest.mark.hardening
 
 N = int(os.environ.get("IMDB_EDGE_FUZZ_N", 30))
 FORMATS = [("bag.onnx", "onnxruntime"), ("bag.tflite", "litert")]
@@ -65,9 +67,11 @@ def test_signed_every_edit_and_resigned_mutant_is_refused(model_path):
 PLANTED = r"""
 import sys
 sys.path.insert(0, sys.argv.pop(1))
-from imdb_edge.runtime import model
 
-model._check_preprocessing = lambda sidecar, where: None   # a runtime that checks less
+
+from imdb_edge.runtime import sidecar_checks
+
+sidecar_checks.check_fields = lambda sidecar, where: None   # a runtime that checks less
 import fuzz_sidecars
 sys.exit(fuzz_sidecars.main())
 """

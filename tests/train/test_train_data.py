@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tarfile
 
 import numpy as np
 import pytest
 
 from imdb_edge.train import data
 from imdb_edge.train.data import DataError
-from testkit import make_npz
-from trainkit import PYTHON, PROJECT, REVIEWS, WORD_INDEX, subprocess_env, write_tar_gz
+from trainkit import PYTHON, REVIEWS, WORD_INDEX, subprocess_env, write_tar_gz
 
 
 def _rows(x: np.ndarray) -> list[tuple]:

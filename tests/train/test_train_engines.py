@@ -6,21 +6,17 @@ does. The scripts are benchmarks/engine_compare.py and benchmarks/notebook_repla
 """
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from testkit import installed
+from testkit import run_benchmark as run_script
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("tensorflow", "tf_keras")),
+    pytest.mark.skipif(not all(installed(m) for m in ("tensorflow", "tf_keras")),
                        reason="needs TensorFlow and tf_keras (extras: train, dev)"),
 ]
 
@@ -48,14 +44,6 @@ def test_trainer_adam_is_dense_adam_on_repeated_embedding_rows():
     model.train_on_batch(x, y)
     np.testing.assert_allclose(model.get_weights()[0] - w0, dense_step, atol=1e-6)
     assert np.abs(dense_step[1]).max() > 0.09      # a real step, not a zero-gradient row
-
-
-def run_script(name: str, *args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", IMDB_EDGE_CACHE=str(cwd / "cache"))
-    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)],
-                          capture_output=True, text=True, timeout=900, cwd=cwd, env=env)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    return done
 
 
 def test_engine_compare_finds_the_trainer_equal_to_keras2(tmp_path):
