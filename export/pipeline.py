@@ -44,6 +44,16 @@ class Outcome:
     problems: list = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Session:
+    """What every artifact of one export shares."""
+    options: ExportOptions
+    model: intake.LoadedModel
+    out: Path
+    vocabulary: object                 # metadata.Vocabulary written into ``out``
+    reference: Optional[Reference]     # None under --no-validate
+
+
 def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
     """Build, check and publish every planned artifact. Returns one Outcome per artifact."""
     jobs = plan(options)
@@ -55,7 +65,7 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
     calibration, reference = _rows(options, jobs, model, log)
     out = Path(options.out)
     prepare_out(out)
-    vocabulary = write_vocabulary(out, options.data)
+    session = _Session(options, model, out, write_vocabulary(out, options.data), reference)
     outcomes = []
     for number, job in enumerate(jobs, start=1):
         log(f"[{number}/{len(jobs)}] {job.artifact}: converting")
@@ -68,7 +78,7 @@ def export(options: ExportOptions, log: Callable[[str], None] = print) -> list:
             outcome.problems.append(f"conversion failed: {one_line(exc)}")
             log(f"  FAILED to convert: {outcome.problems[-1]}")
             continue
-        _check_and_publish(job, data, outcome, out, vocabulary, model, options, reference)
+        _check_and_publish(job, data, outcome, session)
         log(f"  {outcome.status} in {time.time() - started:.1f}s"
             + (f": {'; '.join(outcome.problems)}" if outcome.problems else ""))
     write_manifest(out)
@@ -91,9 +101,9 @@ def _rows(options: ExportOptions, jobs: list, model, log) -> tuple:
     return found.calibration, Reference(rows, model.predict(rows), found.labels)
 
 
-def _check_and_publish(job: Job, data: bytes, outcome: Outcome, out: Path, vocabulary, model,
-                       options: ExportOptions, reference: Optional[Reference]) -> None:
+def _check_and_publish(job: Job, data: bytes, outcome: Outcome, session: _Session) -> None:
     """inspect -> gate -> stage -> validate -> publish; sets the outcome's status."""
+    options, out, reference = session.options, session.out, session.reference
     outcome.size_bytes = len(data)
     inspection = inspect(job.format, data)
     outcome.runtimes, outcome.ops = inspection.runtimes, inspection.summary()
@@ -104,7 +114,8 @@ def _check_and_publish(job: Job, data: bytes, outcome: Outcome, out: Path, vocab
         outcome.status = "FAIL"
         outcome.problems.append(str(exc))
         return
-    sidecar = build_sidecar(job, data, inspection, vocabulary, model, options.convention)
+    sidecar = build_sidecar(job, data, inspection, session.vocabulary, session.model,
+                            options.convention)
     mismatch = sidecar_problem(job.format, data, sidecar)
     if mismatch:
         outcome.status = "FAIL"
