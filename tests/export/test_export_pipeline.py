@@ -148,6 +148,8 @@ def test_sidecar_holds_what_a_device_needs(exported):
     assert tf.__version__ in (side.tools.get("tensorflow"), side.tools.get("tensorflow-cpu"))
     vocab = (out / "vocab.txt").read_text().split("\n")[:len(WORDS)]
     assert vocab == WORDS
+    # The vocabulary's size, so a device refuses a replaced one before reading it.
+    assert side.preprocessing.vocabulary_size_bytes == (out / "vocab.txt").stat().st_size
 
 
 def test_manifest_lists_the_set(exported):
