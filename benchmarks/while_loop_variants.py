@@ -112,9 +112,8 @@ def time_side_by_side(models: dict, ids, log, xnnpack: bool = True) -> dict:
 _RSS_CHILD = """
 import sys, numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
-def peak_mb():
-    with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024
+from imdb_edge.bench.worker import peak_rss_kb
+peak_mb = lambda: peak_rss_kb() / 1024
 before = peak_mb()
 kind = OpResolverType.AUTO if sys.argv[2] == "1" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
 it = Interpreter(model_path=sys.argv[1], num_threads=1, experimental_op_resolver_type=kind)

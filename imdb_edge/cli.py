@@ -13,6 +13,7 @@ import os
 import sys
 
 from imdb_edge.errors import ImdbEdgeError, io_error_line
+from imdb_edge.helpers import one_line
 
 # One module per verb, each with add_arguments(parser) and run(args) -> exit status; its
 # docstring is the verb's help: a summary line, then the description.
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except ImdbEdgeError as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = one_line(exc, limit=None)
     except OSError as exc:
         message = io_error_line(exc)
         if message is None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line of at most ``limit`` characters (its type if it says
-    nothing), for messages that must fit on one line of stderr or in a report cell; a long
-    one is cut at a word boundary, never mid-word."""
+def one_line(exc: BaseException, limit: Optional[int] = 300) -> str:
+    """An exception as one line of at most ``limit`` characters (None: all of it; its type
+    if it says nothing), for messages that must fit on one line of stderr or in a report
+    cell; a long one is cut at a word boundary, never mid-word."""
     message = " ".join(str(exc).split()) or type(exc).__name__
-    if len(message) <= limit:
+    if limit is None or len(message) <= limit:
         return message
     cut = message.rfind(" ", 0, limit)
     return message[:cut if cut > 0 else limit].rstrip(" ,;:") + " ..."

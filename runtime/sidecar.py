@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from imdb_edge.errors import ImdbEdgeError
+from imdb_edge.helpers import one_line
 
 SCHEMA_VERSION = 2   # 2: preprocessing records the row convention (unknown words, sides)
 EXTENSIONS = {"tflite": ".tflite", "onnx": ".onnx", "numpy": ".npz"}  # the formats read here
@@ -124,7 +125,7 @@ def load_sidecar(artifact: str | os.PathLike) -> Sidecar:
     except (OSError, ValueError, RecursionError) as exc:
         # ValueError: json's own errors, invalid UTF-8, and integers over Python's
         # 4,300-digit conversion limit
-        raise ArtifactError(f"sidecar {path} is not valid JSON ({' '.join(str(exc).split())})"
+        raise ArtifactError(f"sidecar {path} is not valid JSON ({one_line(exc, limit=None)})"
                             ) from None
     return parse_sidecar(raw, artifact.parent, where=str(path))
 

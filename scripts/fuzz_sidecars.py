@@ -119,6 +119,7 @@ def _check_true_files_verify(target: Path, keys: dict, probe, expected: list, lo
 def _outcome(target, keys, baseline, case, load) -> tuple:
     """(outcome, error) of one case (its edited fields and sidecar text); see the doc."""
     from imdb_edge.errors import ImdbEdgeError
+    from imdb_edge.helpers import one_line
 
     probe, expected = baseline
     try:
@@ -133,10 +134,10 @@ def _outcome(target, keys, baseline, case, load) -> tuple:
                 with verified_copy(target, keys["ours.pub"]) as verified:
                     got = _score(load(verified), probe)
             except SignatureError as exc:
-                return "refused", " ".join(str(exc).split())[:200]
+                return "refused", one_line(exc, 200)
             return "accepted", "passed the signature check"
     except ImdbEdgeError as exc:
-        return ("refused" if keys is None else "accepted"), " ".join(str(exc).split())[:200]
+        return ("refused" if keys is None else "accepted"), one_line(exc, 200)
     except Exception as exc:  # noqa: BLE001 - every other exception is a finding
         return "error", f"{type(exc).__name__}: {exc}"[:300]
     return judge(got, expected, *case), None

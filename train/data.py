@@ -226,7 +226,7 @@ def _read_reviews(path: Path) -> dict[str, list[tuple[int, int, str]]]:
                 if member.isfile() and _MEMBER.search(member.name):
                     add(member.name, tar.extractfile(member).read())
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path} is not a readable IMDB archive ({' '.join(str(exc).split())}); "
+        raise DataError(f"{path} is not a readable IMDB archive ({helpers.one_line(exc, limit=None)}); "
                         f"re-download {ARCHIVE_NAME} and check it against SHA256SUMS") from exc
     return reviews
 

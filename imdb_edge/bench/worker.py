@@ -37,7 +37,7 @@ def main(argv: list) -> int:
         return 1
     answers.write(json.dumps(ready) + "\n")
     _answer(sys.stdin, answers, ids, calls, args.batch)
-    answers.write(json.dumps({"peak_rss_kb": _own_peak_rss_kb()}) + "\n")
+    answers.write(json.dumps({"peak_rss_kb": peak_rss_kb()}) + "\n")
     return 0
 
 
@@ -102,7 +102,7 @@ def _answer(requests, answers, ids, calls, batch: int) -> None:
         answers.write(json.dumps({"ns": ns}) + "\n")
 
 
-def _own_peak_rss_kb() -> int:
+def peak_rss_kb() -> int:
     """This process's peak RSS since exec. VmHWM belongs to the current address space only;
     ru_maxrss would also count the process that spawned us (see _LAUNCHER)."""
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from imdb_edge.helpers import one_line
+
 from ..sidecar import ArtifactError, Sidecar
 from ._common import (Backend, batch_of, check_io, check_ops, check_table, output_quantization,
                       pick, probabilities)
@@ -85,5 +87,5 @@ class TFLiteBackend(Backend):
             # The ids were checked, so a failing kernel means a malformed model (one whose
             # sidecar was re-signed after it was damaged): say so in one line.
             raise ArtifactError(f"{self.name} cannot run {self._artifact}: "
-                                f"{' '.join(str(exc).split())}") from None
+                                f"{one_line(exc, limit=None)}") from None
         return probabilities(out, rows, self._quant)

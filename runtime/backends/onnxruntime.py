@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from imdb_edge.helpers import one_line
+
 from ..sidecar import ArtifactError, Sidecar
 from ._common import (Backend, batch_of, check_io, check_ops, check_table, output_quantization,
                       pick, probabilities)
@@ -76,5 +78,5 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:  # onnxruntime's Fail/InvalidArgument/... derive from Exception
             # The ids were checked, so a failing node means a malformed model.
             raise ArtifactError(f"onnxruntime cannot run {self._artifact}: "
-                                f"{' '.join(str(exc).split())}") from None
+                                f"{one_line(exc, limit=None)}") from None
         return probabilities(out, ids.shape[0], self._quant)
