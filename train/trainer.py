@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from imdb_edge import __version__, errors
-from imdb_edge.atomic import atomic_write, atomic_write_text
+from imdb_edge.atomic import atomic_write_text
 from imdb_edge.runtime.text import TOKENIZER_VERSION
 from imdb_edge.spec import REFERENCE, ModelSpec
 from imdb_edge.train import data as data_lib
-from imdb_edge.train.schedule import PUBLISHED_TEST_ACCURACY, ScheduleState, step
+from imdb_edge.train.curves import plot_curves
+from imdb_edge.train.schedule import ScheduleState, step
 
 SCHEDULES = {
     # The published schedule: 20 epochs always, then on while accuracy rises.
@@ -106,7 +107,7 @@ def train(config: TrainConfig, log=print) -> dict:
         seconds_per_epoch=round(float(np.mean([e["seconds"] for e in epochs])), 2),
     )
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
-    _plot(report, out / "curves.png")
+    plot_curves(report, out / "curves.png")
     log(f"test accuracy {test_accuracy:.4f} (best epoch {state.best_epoch}); wrote {out}/model.keras, "
         "report.json, curves.png")
     return report
@@ -266,35 +267,3 @@ def _versions() -> dict:
     return dict(imdb_edge=__version__, tensorflow=tf.__version__, keras=keras.__version__,
                 numpy=np.__version__, python=platform.python_version(),
                 platform=platform.platform())
-
-
-def _plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [e["epoch"] for e in report["epochs"]]
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_acc.plot(epochs, [e["train_accuracy"] for e in report["epochs"]], label="train")
-    ax_acc.plot(epochs, [e["accuracy"] for e in report["epochs"]],
-                label=report["config"]["select_on"])
-    if report["config"]["select_on"] == "test":
-        # The published run also selected on the test set: the same quantity, epoch by epoch.
-        ax_acc.plot(range(1, len(PUBLISHED_TEST_ACCURACY) + 1),
-                    [a / 100 for a in PUBLISHED_TEST_ACCURACY], color="black", ls="--",
-                    marker=".", label="published notebook (test)")
-    ax_acc.axvline(report["best_epoch"], color="green", ls=":", label="best epoch")
-    ax_loss.plot(epochs, [e["loss"] for e in report["epochs"]], label="train loss")
-    for ax in (ax_acc, ax_loss):
-        for i, drop in enumerate(report["lr_drops_after_epochs"]):
-            ax.axvline(drop + 0.5, color="red", ls="--", lw=0.8, label="lr / 10" if i == 0 else None)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    ax_acc.set_ylabel("accuracy")
-    ax_loss.set_ylabel("loss")
-    fig.suptitle(f"test accuracy {report['test_accuracy']:.4f} (best epoch {report['best_epoch']})")
-    fig.tight_layout()
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=100)
-    plt.close(fig)
