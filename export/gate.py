@@ -36,14 +36,9 @@ def gate(fmt: str, inspection: Inspection, targets, on_mismatch: str) -> list:
             compat.enforce(inspection.runtimes, required, on_mismatch=on_mismatch)]
 
 
-def sidecar_problem(fmt: str, data: bytes, sidecar) -> str:
-    """How the artifact's input length or embedding table differs from its sidecar's
-    max_len and vocab_size, or '' when they agree."""
-    return exporter(fmt).sidecar_problem(data, sidecar)
-
-
 def sizes_problem(length: int, tables: list, sidecar) -> str:
-    """The check for formats that expose their input length and tensor shapes."""
+    """How an artifact's input length or embedding table differs from its sidecar's max_len
+    and vocab_size ('' when they agree), for formats that expose their tensor shapes."""
     pre = sidecar.preprocessing
     if length != pre.max_len:
         return f"input length {length}, sidecar max_len {pre.max_len}"

@@ -17,7 +17,7 @@ import numpy as np
 
 from imdb_edge.export import compat, intake
 from imdb_edge.export.formats import exporter
-from imdb_edge.export.gate import gate, inspect, sidecar_problem
+from imdb_edge.export.gate import gate, inspect
 from imdb_edge.export.manifest import write_manifest
 from imdb_edge.export.metadata import build_sidecar, write_vocabulary
 from imdb_edge.export.plan import ExportOptions, Job, plan
@@ -116,7 +116,7 @@ def _check_and_publish(job: Job, data: bytes, outcome: Outcome, session: _Sessio
         return
     sidecar = build_sidecar(job, data, inspection, session.vocabulary, session.model,
                             options.convention)
-    mismatch = sidecar_problem(job.format, data, sidecar)
+    mismatch = exporter(job.format).sidecar_problem(data, sidecar)
     if mismatch:
         outcome.status = "FAIL"
         outcome.problems.append(f"artifact disagrees with its sidecar: {mismatch}")
